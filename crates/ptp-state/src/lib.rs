@@ -1,0 +1,1 @@
+//! State engine (work in progress).
