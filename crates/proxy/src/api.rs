@@ -1,0 +1,304 @@
+//! The REST API v2 under `/api/ocloudNotifications/v2/`, with the Go producer's status codes and
+//! bodies for successful answers and RFC 7807 problem details for every error.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use oran_api::{API_BASE_PATH, Resource, ResourceSelector, SubscriptionInfo};
+use serde::Serialize;
+
+use crate::hub::{Hub, HubError};
+
+/// The largest request body accepted by default.
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+const JSON: &str = "application/json";
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The detail of an error answer, carried to the edge middleware that writes the problem body.
+#[derive(Clone)]
+struct ProblemDetail(String);
+
+fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
+    let mut resp = status.into_response();
+    resp.extensions_mut().insert(ProblemDetail(detail.into()));
+    resp
+}
+
+impl IntoResponse for HubError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            HubError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HubError::NotFound(_) => StatusCode::NOT_FOUND,
+            HubError::Conflict(_) => StatusCode::CONFLICT,
+            HubError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        problem(status, self.to_string())
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, JSON)], body).into_response()
+}
+
+/// JSON with one-space indentation, as Go's `json.MarshalIndent(v, "", " ")`.
+fn pretty<T: Serialize>(v: &T) -> String {
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b" ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    v.serialize(&mut ser).expect("serialisable");
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// The API router (without the edge middleware; see [`service`]).
+pub fn router(hub: Arc<Hub>, max_body: usize, api_port: u16) -> Router {
+    let base = API_BASE_PATH.trim_end_matches('/');
+    let publishers = Arc::new(publishers_body(hub.node(), api_port));
+    Router::new()
+        .route(
+            &format!("{base}/subscriptions"),
+            post(create_subscription)
+                .get(list_subscriptions)
+                .delete(delete_all_subscriptions),
+        )
+        .route(
+            &format!("{base}/subscriptions/{{id}}"),
+            get(get_subscription).delete(delete_subscription),
+        )
+        .route(&format!("{base}/health"), get(health))
+        .route(
+            &format!("{base}/publishers"),
+            get(move || {
+                let body = publishers.clone();
+                async move { json_response(StatusCode::OK, (*body).clone()) }
+            }),
+        )
+        .route(&format!("{base}/dummy"), post(dummy))
+        .route(&format!("{base}/{{*rest}}"), get(current_state))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(hub)
+}
+
+/// The router wrapped in the edge middleware (path normalisation, HEAD refusal, problem bodies),
+/// ready to serve.
+pub fn service(hub: Arc<Hub>, max_body: usize, api_port: u16) -> Router {
+    let inner = router(hub, max_body, api_port);
+    // The middleware must see the request before routing (to normalise the path), so the
+    // router is nested inside a router whose only job is that middleware.
+    Router::new()
+        .fallback_service(inner)
+        .layer(axum::middleware::from_fn(edge))
+}
+
+/// Collapses repeated slashes, refuses HEAD, and turns every error answer into
+/// `application/problem+json`.
+async fn edge(mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if path.contains("//") {
+        let mut clean = String::with_capacity(path.len());
+        for c in path.chars() {
+            if !(c == '/' && clean.ends_with('/')) {
+                clean.push(c);
+            }
+        }
+        let pq = match req.uri().query() {
+            Some(q) => format!("{clean}?{q}"),
+            None => clean,
+        };
+        if let Ok(uri) = pq.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    let instance = req.uri().path().to_owned();
+    let resp = if req.method() == Method::HEAD {
+        let mut r = problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "HEAD is not supported by this API; use GET",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET"));
+        r
+    } else {
+        next.run(req).await
+    };
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    if resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes())
+    {
+        return resp;
+    }
+    let (mut parts, _) = resp.into_parts();
+    let detail = match parts.extensions.get::<ProblemDetail>() {
+        Some(d) => d.0.clone(),
+        None => match status {
+            StatusCode::NOT_FOUND => format!("no route for {instance}"),
+            StatusCode::METHOD_NOT_ALLOWED => format!("method not allowed on {instance}"),
+            StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_owned(),
+            _ => status
+                .canonical_reason()
+                .unwrap_or("request failed")
+                .to_owned(),
+        },
+    };
+    let body = serde_json::to_string(&Problem {
+        kind: "about:blank",
+        title: status.canonical_reason().unwrap_or(""),
+        status: status.as_u16(),
+        detail: &detail,
+        instance: &instance,
+    })
+    .expect("serialisable");
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROBLEM_JSON),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// An RFC 7807 problem body, keys in the order of the RFC's examples.
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    instance: &'a str,
+}
+
+async fn create_subscription(State(hub): State<Arc<Hub>>, body: Bytes) -> Response {
+    let request = match SubscriptionInfo::from_json(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            hub.metrics()
+                .subscriptions
+                .with_label_values(&["failed to create"])
+                .inc();
+            return problem(StatusCode::BAD_REQUEST, e);
+        }
+    };
+    match hub.subscribe(request).await {
+        Ok(info) => {
+            let mut resp = json_response(
+                StatusCode::CREATED,
+                serde_json::to_string(&info).expect("serialisable"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&info.uri_location) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            resp
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "subscription refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn list_subscriptions(State(hub): State<Arc<Hub>>) -> Response {
+    json_response(StatusCode::OK, pretty(&hub.list()))
+}
+
+async fn get_subscription(State(hub): State<Arc<Hub>>, Path(id): Path<String>) -> Response {
+    match hub.get(&id) {
+        Some(info) => json_response(
+            StatusCode::OK,
+            serde_json::to_string(&info).expect("serialisable"),
+        ),
+        None => problem(
+            StatusCode::NOT_FOUND,
+            format!("no subscription with id {id:?}"),
+        ),
+    }
+}
+
+async fn delete_subscription(State(hub): State<Arc<Hub>>, Path(id): Path<String>) -> Response {
+    match hub.unsubscribe(&id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn delete_all_subscriptions(State(hub): State<Arc<Hub>>) -> Response {
+    match hub.unsubscribe_all().await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn health() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "OK",
+    )
+        .into_response()
+}
+
+async fn dummy() -> Response {
+    (StatusCode::NO_CONTENT, [(header::CONTENT_TYPE, JSON)]).into_response()
+}
+
+async fn current_state(State(hub): State<Arc<Hub>>, Path(rest): Path<String>) -> Response {
+    let Some(address) = rest.strip_suffix("/CurrentState") else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no route for {API_BASE_PATH}{rest}"),
+        );
+    };
+    let address = format!("/{}", address.trim_start_matches('/'));
+    let sel = match ResourceSelector::parse(&address, hub.node()) {
+        Ok(s) => s,
+        Err(e) => return problem(StatusCode::NOT_FOUND, e.to_string()),
+    };
+    if let Some(r) = sel.single {
+        return match hub.current_event(r) {
+            Some(ev) => json_response(StatusCode::OK, ev.to_json()),
+            None => problem(
+                StatusCode::NOT_FOUND,
+                format!("{address}: no data yet for this resource"),
+            ),
+        };
+    }
+    let events: Vec<_> = sel.covers.iter().filter_map(|r| hub.current_event(r)).collect();
+    if events.is_empty() {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("{address}: no data yet for any resource it covers"),
+        );
+    }
+    json_response(
+        StatusCode::OK,
+        serde_json::to_string(&events).expect("serialisable"),
+    )
+}
+
+/// The seven publishers as `GET /publishers` shows them (Go decoders need every field set).
+fn publishers_body(node: &str, api_port: u16) -> String {
+    let list: Vec<SubscriptionInfo> = Resource::ALL
+        .into_iter()
+        .map(|r| {
+            let address = r.address(node);
+            let id = uuid::Uuid::new_v3(&uuid::Uuid::NAMESPACE_URL, address.as_bytes()).to_string();
+            SubscriptionInfo {
+                resource_address: address,
+                endpoint_uri: format!("http://localhost:{api_port}{API_BASE_PATH}dummy"),
+                uri_location: format!("http://localhost:{api_port}{API_BASE_PATH}publishers/{id}"),
+                subscription_id: id,
+            }
+        })
+        .collect();
+    pretty(&list)
+}

@@ -1,0 +1,137 @@
+//! `ptp-events proxy`: the producer's command line.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use proxy::{DeliveryConfig, Producer, ProducerConfig};
+
+/// Flags and environment of the producer (names follow the Go `cloud-event-proxy`).
+#[derive(Args, Debug, Clone)]
+pub struct ProxyArgs {
+    /// This node's name, used verbatim in resource addresses (/cluster/node/<NODE_NAME>/...).
+    #[arg(long = "node-name", env = "NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Port of the REST API (/api/ocloudNotifications/v2/).
+    #[arg(long, default_value_t = 9043)]
+    pub api_port: u16,
+    /// Address the REST API binds to (0.0.0.0: every interface, as in a pod).
+    #[arg(long, default_value = "0.0.0.0")]
+    pub api_bind: IpAddr,
+    /// Address of the Prometheus /metrics endpoint (":9091" means every interface); "off" disables it.
+    #[arg(long, default_value = ":9091")]
+    pub metrics_addr: String,
+    /// Directory of the durable subscription store (created if missing).
+    #[arg(long, env = "STORE_PATH", default_value = "/var/lib/ptp-events")]
+    pub store_path: PathBuf,
+    /// Host shown in each subscription's UriLocation. A NODE_NAME token is replaced by the short
+    /// node name, a NODE_IP token by $NODE_IP; the port is --api-port.
+    #[arg(
+        long,
+        default_value = "http://ptp-event-publisher-service-NODE_NAME.openshift-ptp.svc.cluster.local:9043"
+    )]
+    pub transport_host: String,
+    /// The node's IP, substituted for a NODE_IP token in --transport-host.
+    #[arg(long, env = "NODE_IP")]
+    pub node_ip: Option<String>,
+    /// REST API version; only 2.0 is supported (v1 was removed, as in the Go producer).
+    #[arg(long, default_value = "2.0")]
+    pub api_version: String,
+    /// Timeout of one notification POST, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub delivery_timeout_ms: u64,
+    /// Timeout of the initial notification sent while creating a subscription, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub initial_notification_timeout_ms: u64,
+    /// Waits before retrying a POST that failed at the transport level (comma-separated ms).
+    #[arg(long, default_value = "100,400,1600", value_delimiter = ',')]
+    pub retry_backoff_ms: Vec<u64>,
+    /// Consecutive undeliverable events after which an endpoint's subscriptions are removed.
+    #[arg(long, default_value_t = 10)]
+    pub failure_budget: u32,
+    /// Events queued per subscriber endpoint; when full, the oldest is dropped (and counted).
+    #[arg(long, default_value_t = 1024)]
+    pub queue_capacity: usize,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = proxy::api::DEFAULT_MAX_BODY)]
+    pub max_body_bytes: usize,
+}
+
+/// Parses a Go-style listen address: ":9091", "127.0.0.1:9091", or "off".
+pub fn parse_listen_addr(s: &str) -> anyhow::Result<Option<SocketAddr>> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") || s.is_empty() {
+        return Ok(None);
+    }
+    if let Some(port) = s.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .with_context(|| format!("--metrics-addr {s:?}: bad port"))?;
+        return Ok(Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)));
+    }
+    let addr = s
+        .parse()
+        .with_context(|| format!("--metrics-addr {s:?}: expected HOST:PORT, :PORT or off"))?;
+    Ok(Some(addr))
+}
+
+impl ProxyArgs {
+    /// The producer configuration these flags describe.
+    pub fn config(&self) -> anyhow::Result<ProducerConfig> {
+        let major = self
+            .api_version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok());
+        if major.is_none_or(|m| m < 2) {
+            bail!("REST API v1 is no longer supported. Please update the API version to 2.0.");
+        }
+        let node_name = match &self.node_name {
+            Some(n) if !n.trim().is_empty() => n.trim().to_owned(),
+            _ => bail!(
+                "NODE_NAME is not set: set the NODE_NAME environment variable (or --node-name) to this node's name"
+            ),
+        };
+        if self.queue_capacity == 0 {
+            bail!("--queue-capacity must be at least 1");
+        }
+        if self.failure_budget == 0 {
+            bail!("--failure-budget must be at least 1");
+        }
+        Ok(ProducerConfig {
+            uri_location_base: proxy::uri_location_base(
+                &self.transport_host,
+                &node_name,
+                self.node_ip.as_deref(),
+                self.api_port,
+            ),
+            node_name,
+            api_addr: SocketAddr::new(self.api_bind, self.api_port),
+            metrics_addr: parse_listen_addr(&self.metrics_addr)?,
+            store_path: self.store_path.clone(),
+            delivery: DeliveryConfig {
+                timeout: Duration::from_millis(self.delivery_timeout_ms),
+                initial_timeout: Duration::from_millis(self.initial_notification_timeout_ms),
+                retry_backoff: self
+                    .retry_backoff_ms
+                    .iter()
+                    .map(|ms| Duration::from_millis(*ms))
+                    .collect(),
+                failure_budget: self.failure_budget,
+                queue_capacity: self.queue_capacity,
+            },
+            max_body_bytes: self.max_body_bytes,
+        })
+    }
+}
+
+/// Runs the producer until SIGINT/SIGTERM.
+pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
+    let cfg = args.config()?;
+    let producer = Producer::start(cfg).await?;
+    producer.run_until(crate::shutdown_signal()).await;
+    tracing::info!("producer stopped");
+    Ok(())
+}
