@@ -57,10 +57,12 @@ impl CloudEvent {
     /// Decodes an event leniently; the error says what was wrong.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(DecodeError("empty body: expected a CloudEvent JSON object".into()));
+            return Err(DecodeError(
+                "empty body: expected a CloudEvent JSON object".into(),
+            ));
         }
-        let ev: CloudEvent =
-            serde_json::from_slice(bytes).map_err(|e| DecodeError(format!("not a CloudEvent: {e}")))?;
+        let ev: CloudEvent = serde_json::from_slice(bytes)
+            .map_err(|e| DecodeError(format!("not a CloudEvent: {e}")))?;
         if ev.specversion.is_empty() {
             return Err(DecodeError("specversion is empty".into()));
         }
@@ -251,10 +253,18 @@ mod tests {
 
     #[test]
     fn garbage_gets_a_clear_error() {
-        assert!(CloudEvent::from_json(b"").unwrap_err().0.contains("empty body"));
+        assert!(
+            CloudEvent::from_json(b"")
+                .unwrap_err()
+                .0
+                .contains("empty body")
+        );
         let e = CloudEvent::from_json(b"{\"specversion\":\"1.0\"").unwrap_err();
         assert!(e.0.starts_with("not a CloudEvent"), "{e}");
-        let e = CloudEvent::from_json(br#"{"specversion":"1.0","id":"x","source":"s","type":"t","time":"never","data":{}}"#).unwrap_err();
+        let e = CloudEvent::from_json(
+            br#"{"specversion":"1.0","id":"x","source":"s","type":"t","time":"never","data":{}}"#,
+        )
+        .unwrap_err();
         assert!(e.0.contains("never"), "{e}");
     }
 }

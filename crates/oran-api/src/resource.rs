@@ -403,7 +403,8 @@ mod tests {
 
     #[test]
     fn parses_single_resources_and_hierarchy() {
-        let s = ResourceSelector::parse("/cluster/node/n1/sync/ptp-status/lock-state", "n1").unwrap();
+        let s =
+            ResourceSelector::parse("/cluster/node/n1/sync/ptp-status/lock-state", "n1").unwrap();
         assert_eq!(s.single, Some(Resource::LockState));
         assert_eq!(s.canonical, "/cluster/node/n1/sync/ptp-status/lock-state");
         let s = ResourceSelector::parse("/cluster/node/./sync", "n1.example.com").unwrap();

@@ -39,7 +39,9 @@ impl SubscriptionInfo {
         match body.iter().find(|b| !b.is_ascii_whitespace()) {
             None => return Err("empty body: expected a SubscriptionInfo JSON object".into()),
             Some(b'{') => {}
-            Some(_) => return Err("expected a JSON object with ResourceAddress and EndpointUri".into()),
+            Some(_) => {
+                return Err("expected a JSON object with ResourceAddress and EndpointUri".into());
+            }
         }
         serde_json::from_slice(body).map_err(|e| format!("malformed SubscriptionInfo: {e}"))
     }

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use oran_api::{API_BASE_PATH, Resource, ResourceSelector, SubscriptionInfo};
 use serde::Serialize;
 
@@ -159,10 +159,9 @@ async fn edge(mut req: Request, next: Next) -> Response {
         instance: &instance,
     })
     .expect("serialisable");
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(PROBLEM_JSON),
-    );
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
 }
@@ -272,7 +271,11 @@ async fn current_state(State(hub): State<Arc<Hub>>, Path(rest): Path<String>) ->
             ),
         };
     }
-    let events: Vec<_> = sel.covers.iter().filter_map(|r| hub.current_event(r)).collect();
+    let events: Vec<_> = sel
+        .covers
+        .iter()
+        .filter_map(|r| hub.current_event(r))
+        .collect();
     if events.is_empty() {
         return problem(
             StatusCode::NOT_FOUND,

@@ -247,6 +247,11 @@ impl Hub {
         &self.metrics
     }
 
+    /// Closes the store (see [`Store::close`]); used when the producer stops.
+    pub async fn close_store(&self) {
+        self.store.close().await;
+    }
+
     /// Plugs in the state engine.
     pub fn set_state_source(&self, source: Arc<dyn StateSource>) {
         *self.source.write().expect("source lock") = Some(source);
@@ -273,7 +278,12 @@ impl Hub {
 
     /// Publishes a state change of `resource` to every subscriber it concerns. Never blocks on a
     /// consumer.
-    pub fn publish(&self, resource: Resource, values: Vec<Value>, time: EventTime) -> Arc<Published> {
+    pub fn publish(
+        &self,
+        resource: Resource,
+        values: Vec<Value>,
+        time: EventTime,
+    ) -> Arc<Published> {
         let ev = CloudEvent::new(resource, uuid::Uuid::new_v4().to_string(), time, values);
         let published = Arc::new(Published {
             resource,
@@ -394,7 +404,12 @@ impl Hub {
             let values = self
                 .current_values(r)
                 .unwrap_or_else(|| r.placeholder_values(&self.node));
-            let ev = CloudEvent::new(r, uuid::Uuid::new_v4().to_string(), EventTime::now(), values);
+            let ev = CloudEvent::new(
+                r,
+                uuid::Uuid::new_v4().to_string(),
+                EventTime::now(),
+                values,
+            );
             self.initial_notification(&url, ev).await?;
         }
 
@@ -447,7 +462,11 @@ impl Hub {
         Ok(info)
     }
 
-    async fn initial_notification(&self, url: &reqwest::Url, ev: CloudEvent) -> Result<(), HubError> {
+    async fn initial_notification(
+        &self,
+        url: &reqwest::Url,
+        ev: CloudEvent,
+    ) -> Result<(), HubError> {
         let resp = self
             .client
             .post(url.clone())
@@ -476,7 +495,9 @@ impl Hub {
     /// Deletes one subscription (durably first).
     pub async fn unsubscribe(&self, id: &str) -> Result<(), HubError> {
         if self.get(id).is_none() {
-            return Err(HubError::NotFound(format!("no subscription with id {id:?}")));
+            return Err(HubError::NotFound(format!(
+                "no subscription with id {id:?}"
+            )));
         }
         if let Err(e) = self.store.remove(vec![id.to_owned()]).await {
             self.metrics
@@ -593,7 +614,10 @@ impl Hub {
         if entry.subscriptions == 0 {
             st.endpoints.remove(&uri);
             handle.close();
-            let _ = self.metrics.queue_depth.remove_label_values(&[uri.as_str()]);
+            let _ = self
+                .metrics
+                .queue_depth
+                .remove_label_values(&[uri.as_str()]);
         }
         true
     }
@@ -632,7 +656,9 @@ impl Hub {
         }
         let n = {
             let mut st = self.state.lock().expect("hub lock");
-            ids.iter().filter(|id| self.remove_locked(&mut st, id)).count()
+            ids.iter()
+                .filter(|id| self.remove_locked(&mut st, id))
+                .count()
         };
         self.metrics.endpoints_removed.inc();
         self.metrics.subscriptions_removed.inc_by(n as u64);
@@ -663,7 +689,12 @@ impl PendingGuard<'_> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.hub.state.lock().expect("hub lock").pending.remove(&key);
+            self.hub
+                .state
+                .lock()
+                .expect("hub lock")
+                .pending
+                .remove(&key);
         }
     }
 }

@@ -110,7 +110,9 @@ impl Producer {
         let api = TcpListener::bind(cfg.api_addr)
             .await
             .map_err(|e| StartError::Bind("API", cfg.api_addr, e))?;
-        let api_addr = api.local_addr().map_err(|e| StartError::Bind("API", cfg.api_addr, e))?;
+        let api_addr = api
+            .local_addr()
+            .map_err(|e| StartError::Bind("API", cfg.api_addr, e))?;
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
         let app = api::service(hub.clone(), cfg.max_body_bytes, api_addr.port());
@@ -128,7 +130,10 @@ impl Producer {
             let l = TcpListener::bind(addr)
                 .await
                 .map_err(|e| StartError::Bind("metrics", addr, e))?;
-            metrics_addr = Some(l.local_addr().map_err(|e| StartError::Bind("metrics", addr, e))?);
+            metrics_addr = Some(
+                l.local_addr()
+                    .map_err(|e| StartError::Bind("metrics", addr, e))?,
+            );
             let h = hub.clone();
             let app = axum::Router::new().route(
                 "/metrics",
@@ -138,7 +143,10 @@ impl Producer {
                         let mut text = h.metrics().render();
                         h.render_source_metrics(&mut text);
                         (
-                            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                            [(
+                                header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4; charset=utf-8",
+                            )],
                             text,
                         )
                             .into_response()
@@ -171,6 +179,7 @@ impl Producer {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.hub.close_store().await;
     }
 
     /// Runs until `signal` resolves, then stops.

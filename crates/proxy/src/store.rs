@@ -41,6 +41,7 @@ enum Op {
     Put(Box<SubscriptionInfo>),
     Remove(Vec<String>),
     Clear,
+    Close,
 }
 
 struct Request {
@@ -90,6 +91,12 @@ impl Store {
         self.submit(Op::Clear).await
     }
 
+    /// Closes the database (after every operation submitted before) and releases its lock, so
+    /// that the same directory can be opened again in this process. Later operations fail.
+    pub async fn close(&self) {
+        let _ = self.submit(Op::Close).await;
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -129,15 +136,28 @@ fn load(db: &Database) -> Result<Vec<SubscriptionInfo>, redb::Error> {
 fn writer(db: Database, rx: mpsc::Receiver<Request>, path: PathBuf) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while batch.len() < MAX_BATCH
+            && !matches!(batch.last(), Some(r) if matches!(r.op, Op::Close))
+        {
             match rx.try_recv() {
                 Ok(r) => batch.push(r),
                 Err(_) => break,
             }
         }
+        let close = batch
+            .last()
+            .and_then(|r| matches!(r.op, Op::Close).then_some(()));
         let result = commit(&db, &batch).map_err(|e| StoreError::new(&path, e));
         if let Err(e) = &result {
             tracing::error!(error = %e, ops = batch.len(), "store write failed");
+        }
+        if close.is_some() {
+            drop(db);
+            for r in batch {
+                let _ = r.done.send(result.clone());
+            }
+            // Anything submitted after the close fails: the receiver is dropped here.
+            return;
         }
         for r in batch {
             let _ = r.done.send(result.clone());
@@ -163,6 +183,7 @@ fn commit(db: &Database, batch: &[Request]) -> Result<(), redb::Error> {
                 Op::Clear => {
                     table.retain(|_, _| false)?;
                 }
+                Op::Close => {}
             }
         }
     }
@@ -193,7 +214,12 @@ mod tests {
             for p in puts {
                 p.await.unwrap();
             }
-            store.remove(vec!["s3".into(), "nope".into()]).await.unwrap();
+            store
+                .remove(vec!["s3".into(), "nope".into()])
+                .await
+                .unwrap();
+            store.close().await;
+            assert!(store.put(sub("late")).await.is_err());
         }
         let (store, mut loaded) = Store::open(dir.path()).unwrap();
         loaded.sort_by(|a, b| a.subscription_id.cmp(&b.subscription_id));
@@ -201,7 +227,7 @@ mod tests {
         assert!(loaded.iter().all(|s| s.subscription_id != "s3"));
         assert_eq!(loaded[0], sub("s0"));
         store.clear().await.unwrap();
-        drop(store);
+        store.close().await;
         let (_, loaded) = Store::open(dir.path()).unwrap();
         assert!(loaded.is_empty());
     }

@@ -69,7 +69,10 @@ pub fn parse_listen_addr(s: &str) -> anyhow::Result<Option<SocketAddr>> {
         let port: u16 = port
             .parse()
             .with_context(|| format!("--metrics-addr {s:?}: bad port"))?;
-        return Ok(Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)));
+        return Ok(Some(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port,
+        )));
     }
     let addr = s
         .parse()

@@ -1,0 +1,202 @@
+//! Test helpers: a real producer on loopback and real consumer endpoints.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use oran_api::CloudEvent;
+use proxy::{DeliveryConfig, Producer, ProducerConfig};
+use tokio::sync::Notify;
+
+pub const NODE: &str = "node1";
+pub const BASE: &str = "/api/ocloudNotifications/v2";
+
+pub fn config(store: &std::path::Path, delivery: DeliveryConfig) -> ProducerConfig {
+    ProducerConfig {
+        node_name: NODE.into(),
+        api_addr: "127.0.0.1:0".parse().unwrap(),
+        metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
+        store_path: store.to_path_buf(),
+        uri_location_base: "http://localhost:9043".into(),
+        delivery,
+        max_body_bytes: proxy::api::DEFAULT_MAX_BODY,
+    }
+}
+
+/// Delivery settings that keep failure tests short.
+pub fn fast_delivery() -> DeliveryConfig {
+    DeliveryConfig {
+        timeout: Duration::from_millis(2000),
+        initial_timeout: Duration::from_millis(2000),
+        retry_backoff: vec![Duration::from_millis(10), Duration::from_millis(20)],
+        failure_budget: 3,
+        queue_capacity: 1024,
+    }
+}
+
+pub async fn producer(store: &std::path::Path) -> Producer {
+    Producer::start(config(store, fast_delivery()))
+        .await
+        .unwrap()
+}
+
+pub fn url(p: &Producer, path: &str) -> String {
+    format!("http://{}{BASE}{path}", p.api_addr)
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// How a test consumer answers.
+#[derive(Clone, Debug)]
+pub enum Behaviour {
+    /// 204 at once.
+    Ok,
+    /// This status at once.
+    Status(u16),
+    /// 204 after this delay.
+    Delay(Duration),
+    /// Never answers.
+    Hang,
+}
+
+/// A consumer endpoint on loopback that records every event it receives.
+#[derive(Clone)]
+pub struct Consumer {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub received: Arc<Mutex<Vec<(Instant, CloudEvent)>>>,
+    pub raw: Arc<Mutex<Vec<String>>>,
+    pub behaviour: Arc<Mutex<Behaviour>>,
+    notify: Arc<Notify>,
+}
+
+impl Consumer {
+    pub async fn start(behaviour: Behaviour) -> Consumer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let c = Consumer {
+            addr,
+            url: format!("http://{addr}/event"),
+            received: Arc::default(),
+            raw: Arc::default(),
+            behaviour: Arc::new(Mutex::new(behaviour)),
+            notify: Arc::new(Notify::new()),
+        };
+        let state = c.clone();
+        let app = axum::Router::new().route(
+            "/event",
+            axum::routing::post(move |body: Bytes| {
+                let state = state.clone();
+                async move {
+                    let text = String::from_utf8_lossy(&body).into_owned();
+                    let ev =
+                        CloudEvent::from_json(&body).expect("producer sent a valid CloudEvent");
+                    let behaviour = state.behaviour.lock().unwrap().clone();
+                    match behaviour {
+                        Behaviour::Hang => {
+                            std::future::pending::<()>().await;
+                        }
+                        Behaviour::Delay(d) => tokio::time::sleep(d).await,
+                        _ => {}
+                    }
+                    state.raw.lock().unwrap().push(text);
+                    state.received.lock().unwrap().push((Instant::now(), ev));
+                    state.notify.notify_waiters();
+                    match behaviour {
+                        Behaviour::Status(s) => StatusCode::from_u16(s).unwrap(),
+                        _ => StatusCode::NO_CONTENT,
+                    }
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        c
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
+    pub fn events(&self) -> Vec<CloudEvent> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// Waits until at least `n` events arrived (panics after `limit`: a hung test is a failure).
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<CloudEvent> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let notified = self.notify.notified();
+            if self.count() >= n {
+                return self.events();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "consumer {} got {} events, expected {n}",
+                self.url,
+                self.count()
+            );
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(50)), notified).await;
+        }
+    }
+}
+
+/// A URL on loopback where nothing listens (connection refused).
+pub async fn dead_endpoint() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}/event")
+}
+
+pub async fn subscribe(p: &Producer, resource: &str, endpoint: &str) -> reqwest::Response {
+    client()
+        .post(url(p, "/subscriptions"))
+        .body(format!(
+            r#"{{"ResourceAddress":"{resource}","EndpointUri":"{endpoint}"}}"#
+        ))
+        .send()
+        .await
+        .unwrap()
+}
+
+pub fn lock_state() -> String {
+    format!("/cluster/node/{NODE}/sync/ptp-status/lock-state")
+}
+
+pub fn lock_values(state: &str, offset: i64) -> Vec<oran_api::Value> {
+    let ra = format!("/cluster/node/{NODE}/ens1fx/master");
+    vec![
+        oran_api::Value::notification(ra.clone(), state),
+        oran_api::Value::metric(ra, offset),
+    ]
+}
+
+/// Asserts an RFC 7807 problem answer with this status, and returns its detail.
+pub async fn assert_problem(resp: reqwest::Response, status: u16) -> String {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    assert_eq!(
+        resp.headers().get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    let path = resp.url().path().to_owned();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["type"], "about:blank");
+    assert_eq!(body["status"], status);
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+    let _ = path;
+    body["detail"].as_str().unwrap().to_owned()
+}
