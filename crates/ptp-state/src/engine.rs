@@ -1,0 +1,1125 @@
+//! The engine: per-config clocks, the OS clock, the overall sync-state, processes, timers.
+
+use std::time::Duration;
+
+use oran_api::{FREERUN_OFFSET_PROCESS_DOWN, Resource, SyncState, Value, value_address};
+
+use crate::config::{ClockType, EngineConfig, Nanos, ProfileInfo, Thresholds, nanos};
+use crate::parse::{Control, LineKind, ParsedLine, PortRole, Servo, parse_line};
+use crate::tgm::{self, GnssInput, TgmInputs};
+
+/// One CloudEvent's worth of change: the resource and its `data.values`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The resource the event is about.
+    pub resource: Resource,
+    /// The event's `data.values`, in the shapes of the wire reference §5.3.
+    pub values: Vec<Value>,
+}
+
+/// Counters of what [`Engine::feed`] saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Lines fed.
+    pub lines: u64,
+    by_kind: [u64; LineKind::ALL.len()],
+}
+
+impl Stats {
+    /// Lines of `kind`.
+    pub fn count(&self, kind: LineKind) -> u64 {
+        self.by_kind[kind as usize]
+    }
+    /// Lines that were not understood at all ([`LineKind::Unknown`]).
+    pub fn unknown(&self) -> u64 {
+        self.count(LineKind::Unknown)
+    }
+    /// Lines skipped: unknown plus tagged lines carrying nothing used ([`LineKind::Ignored`]).
+    pub fn skipped(&self) -> u64 {
+        self.unknown() + self.count(LineKind::Ignored)
+    }
+    /// Lines that were parsed into something the engine uses.
+    pub fn parsed(&self) -> u64 {
+        self.lines - self.skipped()
+    }
+    /// `(kind, count)` for every kind seen at least once.
+    pub fn iter(&self) -> impl Iterator<Item = (LineKind, u64)> + '_ {
+        LineKind::ALL
+            .into_iter()
+            .map(|k| (k, self.count(k)))
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
+/// Which config family a config name belongs to. `ptp4l.N` and `ts2phc.N` share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    Ptp4l,
+    Phc2sys,
+    Synce4l,
+    Chronyd,
+    Other,
+}
+
+pub(crate) fn config_key(config: &str) -> (Family, &str) {
+    let (prefix, rest) = config.split_once('.').unwrap_or(("", config));
+    match prefix {
+        "ptp4l" | "ts2phc" => (Family::Ptp4l, rest),
+        "phc2sys" => (Family::Phc2sys, rest),
+        "synce4l" => (Family::Synce4l, rest),
+        "chronyd" => (Family::Chronyd, rest),
+        _ => (Family::Other, config),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Ptp4l,
+    TBc,
+    TGm,
+}
+
+/// Latest offset sample of something (offset, max, freq, delay) and its state.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sample {
+    pub seen: bool,
+    pub offset: i64,
+    pub max: i64,
+    pub freq: i64,
+    pub delay: i64,
+    pub state: Option<SyncState>,
+}
+
+impl Sample {
+    fn set(&mut self, offset: i64, max: i64, freq: i64, delay: Option<i64>) {
+        self.seen = true;
+        self.offset = offset;
+        self.max = max;
+        self.freq = freq;
+        self.delay = delay.unwrap_or(0);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Port {
+    pub number: u16,
+    pub iface: String,
+    pub role: PortRole,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IfaceSample {
+    pub iface: String,
+    pub sample: Sample,
+    pub nmea: Option<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DpllEntry {
+    pub iface: String,
+    pub frequency_status: i64,
+    pub phase_status: i64,
+    pub pps_status: i64,
+    pub offset: i64,
+    pub state: SyncState,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GnssEntry {
+    pub iface: String,
+    pub gps_fix: i64,
+    pub offset: i64,
+    pub state: SyncState,
+    pub published: SyncState,
+}
+
+/// The main clock of a ptp4l config: what lock-state reports.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Main {
+    pub iface: Option<String>,
+    pub state: Option<SyncState>,
+    pub offset: i64,
+    pub holdover_deadline: Option<Nanos>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    pub family: Family,
+    pub rest: String,
+    pub name: String,
+    pub profile: Option<ProfileInfo>,
+    pub kind: Kind,
+    pub gm_line_seen: bool,
+    pub main: Main,
+    pub ptp4l: Sample,
+    pub ptp4l_summary: bool,
+    pub ports: Vec<Port>,
+    pub slave_iface: Option<String>,
+    pub class: Option<u8>,
+    pub ts2phc: Vec<IfaceSample>,
+    pub no_source_ts: u8,
+    pub dpll: Vec<DpllEntry>,
+    pub gnss: Vec<GnssEntry>,
+    pub ha: Vec<(String, i64)>,
+}
+
+impl Group {
+    fn kind_of(profile: Option<&ProfileInfo>) -> Kind {
+        match profile.map(|p| p.clock_type) {
+            Some(ClockType::TBc) => Kind::TBc,
+            Some(ClockType::TGm) => Kind::TGm,
+            _ => Kind::Ptp4l,
+        }
+    }
+
+    pub(crate) fn thresholds(&self, default: Thresholds) -> Thresholds {
+        self.profile.as_ref().map_or(default, |p| p.thresholds)
+    }
+
+    /// The interface the main clock reports under (before aliasing).
+    pub(crate) fn main_iface(&self) -> Option<&str> {
+        match self.kind {
+            Kind::Ptp4l => self.slave_iface.as_deref().or_else(|| {
+                self.profile
+                    .as_ref()
+                    .and_then(|p| p.interfaces.first())
+                    .map(String::as_str)
+            }),
+            Kind::TBc | Kind::TGm => self.main.iface.as_deref(),
+        }
+    }
+
+    fn ts2phc_entry(&mut self, iface: &str) -> &mut IfaceSample {
+        let i = match self.ts2phc.iter().position(|e| e.iface == iface) {
+            Some(i) => i,
+            None => {
+                self.ts2phc.push(IfaceSample {
+                    iface: iface.to_owned(),
+                    ..IfaceSample::default()
+                });
+                self.ts2phc.len() - 1
+            }
+        };
+        &mut self.ts2phc[i]
+    }
+}
+
+/// The OS clock (CLOCK_REALTIME, disciplined by phc2sys).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OsClock {
+    pub sample: Sample,
+    pub from: &'static str,
+    pub group: Option<usize>,
+    pub published: Option<SyncState>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Proc {
+    pub process: String,
+    pub config: String,
+    pub up: bool,
+    pub restarts: u64,
+    pub down_deadline: Option<Nanos>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SyncePort {
+    pub config: String,
+    pub device: String,
+    pub iface: String,
+    pub state: Option<SyncState>,
+    pub ql: Option<(u8, Option<u8>)>,
+    pub network_option: Option<u8>,
+}
+
+pub(crate) struct Ctx {
+    pub node: String,
+    pub aliases: std::collections::HashMap<String, String>,
+    pub downtime: Duration,
+    pub default_thresholds: Thresholds,
+}
+
+impl Ctx {
+    pub(crate) fn alias<'a>(&'a self, iface: &'a str) -> &'a str {
+        self.aliases.get(iface).map_or(iface, String::as_str)
+    }
+
+    /// `/cluster/node/<n>/<alias>/master`, or `/cluster/node/<n>/master` for an unknown interface.
+    pub(crate) fn master_ra(&self, iface: Option<&str>) -> String {
+        match iface {
+            Some(i) => value_address(&self.node, &format!("{}/master", self.alias(i))),
+            None => value_address(&self.node, "master"),
+        }
+    }
+}
+
+/// The sans-IO state engine. See the crate documentation for the model.
+pub struct Engine {
+    pub(crate) ctx: Ctx,
+    pub(crate) profiles: Vec<(String, ProfileInfo)>,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) os: OsClock,
+    pub(crate) sync: Option<SyncState>,
+    pub(crate) procs: Vec<Proc>,
+    pub(crate) synce: Vec<SyncePort>,
+    pub(crate) stats: Stats,
+}
+
+fn rank(s: SyncState) -> u8 {
+    match s {
+        SyncState::Locked | SyncState::Synchronized => 0,
+        SyncState::Holdover => 1,
+        _ => 2,
+    }
+}
+
+fn worst(a: Option<SyncState>, b: Option<SyncState>) -> Option<SyncState> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if rank(y) > rank(x) { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// The sidecar's `GenPTPEvent` for a servo sample: HOLDOVER is left only for LOCKED in range
+/// (leaving it for FREERUN is the holdover timer's job); otherwise LOCKED iff locked and in range.
+fn step(last: Option<SyncState>, locked: bool, in_range: bool) -> SyncState {
+    match (last, locked && in_range) {
+        (_, true) => SyncState::Locked,
+        (Some(SyncState::Holdover), false) => SyncState::Holdover,
+        (_, false) => SyncState::Freerun,
+    }
+}
+
+fn lock_change(ctx: &Ctx, g: &Group) -> Change {
+    let ra = ctx.master_ra(g.main_iface());
+    Change {
+        resource: Resource::LockState,
+        values: vec![
+            Value::notification(ra.clone(), g.main.state.unwrap_or(SyncState::Freerun)),
+            Value::metric(ra, g.main.offset),
+        ],
+    }
+}
+
+fn gnss_values(ctx: &Ctx, e: &GnssEntry, out: &mut Vec<Value>) {
+    let ra = ctx.master_ra(Some(&e.iface));
+    out.push(Value::notification(ra.clone(), e.published));
+    out.push(Value::metric(ra.clone(), e.offset));
+    out.push(Value::metric(format!("{ra}/gpsFix"), e.gps_fix));
+}
+
+fn synce_ra(ctx: &Ctx, p: &SyncePort) -> String {
+    value_address(&ctx.node, &format!("{}/{}", p.device, p.iface))
+}
+
+fn synce_quality_values(ctx: &Ctx, p: &SyncePort, out: &mut Vec<Value>) {
+    if let Some((ql, ext)) = p.ql {
+        let ra = synce_ra(ctx, p);
+        out.push(Value::metric(format!("{ra}/Ql"), ql));
+        out.push(Value::metric(format!("{ra}/extQl"), ext.unwrap_or(255)));
+    }
+}
+
+impl Engine {
+    /// An engine for `cfg`. Nothing is published until lines arrive.
+    pub fn new(cfg: EngineConfig) -> Self {
+        let mut e = Engine {
+            ctx: Ctx {
+                node: cfg.node,
+                aliases: cfg.aliases,
+                downtime: cfg.downtime_threshold,
+                default_thresholds: cfg.default_thresholds.sanitized(),
+            },
+            profiles: Vec::new(),
+            groups: Vec::new(),
+            os: OsClock::default(),
+            sync: None,
+            procs: Vec::new(),
+            synce: Vec::new(),
+            stats: Stats::default(),
+        };
+        for (c, p) in cfg.profiles {
+            e.set_profile(&c, p);
+        }
+        e
+    }
+
+    /// Learns or replaces the profile of `config_name` (thresholds are sanitised as the Go
+    /// sidecar does). States are kept.
+    pub fn set_profile(&mut self, config_name: &str, mut p: ProfileInfo) {
+        p.thresholds = p.thresholds.sanitized();
+        let key = config_key(config_name);
+        self.profiles.retain(|(c, _)| config_key(c) != key);
+        self.profiles.push((config_name.to_owned(), p.clone()));
+        if let Some(g) = self
+            .groups
+            .iter_mut()
+            .find(|g| (g.family, g.rest.as_str()) == key)
+        {
+            if p.clock_type != ClockType::Auto {
+                g.kind = Group::kind_of(Some(&p));
+            }
+            g.profile = Some(p);
+        }
+    }
+
+    /// The node name.
+    pub fn node(&self) -> &str {
+        &self.ctx.node
+    }
+
+    /// Counters of the lines seen.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// `CMD RESTART`: forgets every per-process state (clocks, ports, classes, process records,
+    /// pending timers, last published states). Profiles, aliases and [`Stats`] are kept. The next
+    /// lines publish afresh, as the Go sidecar does after it re-executes itself.
+    pub fn reset(&mut self) {
+        self.groups.clear();
+        self.os = OsClock::default();
+        self.sync = None;
+        self.procs.clear();
+        self.synce.clear();
+    }
+
+    /// The earliest time at which [`Engine::tick`] has something to do.
+    pub fn next_deadline(&self) -> Option<Nanos> {
+        let g = self.groups.iter().filter_map(|g| g.main.holdover_deadline);
+        let p = self.procs.iter().filter_map(|p| p.down_deadline);
+        g.chain(p).min()
+    }
+
+    /// Fires the timers due at `now`: holdover → FREERUN, and process downs that outlasted the
+    /// downtime threshold.
+    pub fn tick(&mut self, now: Nanos, out: &mut Vec<Change>) {
+        while let Some(d) = self.next_deadline() {
+            if d > now {
+                break;
+            }
+            if let Some(gi) = self
+                .groups
+                .iter()
+                .position(|g| g.main.holdover_deadline == Some(d))
+            {
+                let g = &mut self.groups[gi];
+                g.main.holdover_deadline = None;
+                if g.main.state == Some(SyncState::Holdover) {
+                    g.main.state = Some(SyncState::Freerun);
+                    out.push(lock_change(&self.ctx, g));
+                    self.update_sync(out);
+                }
+            } else if let Some(pi) = self.procs.iter().position(|p| p.down_deadline == Some(d)) {
+                self.procs[pi].down_deadline = None;
+                let (process, config) = (self.procs[pi].process.clone(), self.procs[pi].config.clone());
+                self.apply_down(&process, &config, out);
+            }
+        }
+    }
+
+    /// Feeds one line received at `now`; the resulting changes are appended to `out` in
+    /// publication order. Timers due at `now` fire first.
+    pub fn feed(&mut self, line: &str, now: Nanos, out: &mut Vec<Change>) {
+        self.tick(now, out);
+        let parsed = parse_line(line);
+        self.stats.lines += 1;
+        self.stats.by_kind[parsed.kind() as usize] += 1;
+        self.apply(parsed, now, out);
+    }
+
+    fn group_idx(&mut self, config: &str) -> usize {
+        let key = config_key(config);
+        if let Some(i) = self
+            .groups
+            .iter()
+            .position(|g| (g.family, g.rest.as_str()) == key)
+        {
+            return i;
+        }
+        let profile = self
+            .profiles
+            .iter()
+            .find(|(c, _)| config_key(c) == key)
+            .map(|(_, p)| p.clone());
+        let name = match key.0 {
+            Family::Ptp4l => format!("ptp4l.{}", key.1),
+            _ => config.to_owned(),
+        };
+        self.groups.push(Group {
+            family: key.0,
+            rest: key.1.to_owned(),
+            name,
+            kind: Group::kind_of(profile.as_ref()),
+            profile,
+            gm_line_seen: false,
+            main: Main::default(),
+            ptp4l: Sample::default(),
+            ptp4l_summary: false,
+            ports: Vec::new(),
+            slave_iface: None,
+            class: None,
+            ts2phc: Vec::new(),
+            no_source_ts: 0,
+            dpll: Vec::new(),
+            gnss: Vec::new(),
+            ha: Vec::new(),
+        });
+        self.groups.len() - 1
+    }
+
+    /// Sets a main clock's state; publishes lock-state (then sync-state) on a change.
+    fn set_main(&mut self, gi: usize, state: SyncState, out: &mut Vec<Change>) {
+        let g = &mut self.groups[gi];
+        if g.main.state == Some(state) {
+            return;
+        }
+        if state != SyncState::Holdover {
+            g.main.holdover_deadline = None;
+        }
+        g.main.state = Some(state);
+        out.push(lock_change(&self.ctx, g));
+        self.update_sync(out);
+    }
+
+    fn set_os(&mut self, state: SyncState, out: &mut Vec<Change>) {
+        if self.os.published == Some(state) {
+            return;
+        }
+        self.os.published = Some(state);
+        let ra = value_address(&self.ctx.node, "CLOCK_REALTIME");
+        out.push(Change {
+            resource: Resource::OsClockSyncState,
+            values: vec![
+                Value::notification(ra.clone(), state),
+                Value::metric(ra, self.os.sample.offset),
+            ],
+        });
+        self.update_sync(out);
+    }
+
+    /// The overall state: worst of every main clock and the OS clock.
+    fn overall(&self) -> Option<SyncState> {
+        self.groups
+            .iter()
+            .map(|g| g.main.state)
+            .fold(self.os.published, worst)
+    }
+
+    fn update_sync(&mut self, out: &mut Vec<Change>) {
+        let s = self.overall();
+        if s.is_some() && s != self.sync {
+            self.sync = s;
+            let ra = value_address(&self.ctx.node, "sync/sync-status/sync-state");
+            out.push(Change {
+                resource: Resource::SyncState,
+                values: vec![Value::notification(ra, s.unwrap_or(SyncState::Freerun))],
+            });
+        }
+    }
+
+    fn process_status(&mut self, process: &str, config: &str, up: bool, now: Nanos, out: &mut Vec<Change>) {
+        let pi = match self
+            .procs
+            .iter()
+            .position(|p| p.process == process && p.config == config)
+        {
+            Some(i) => i,
+            None => {
+                self.procs.push(Proc {
+                    process: process.to_owned(),
+                    config: config.to_owned(),
+                    up: !up,
+                    restarts: 0,
+                    down_deadline: None,
+                });
+                self.procs.len() - 1
+            }
+        };
+        let p = &mut self.procs[pi];
+        if up {
+            // Every UP report counts, as in Go.
+            p.restarts += 1;
+            p.up = true;
+            // Back within the downtime threshold: the down is never published.
+            p.down_deadline = None;
+        } else if p.up {
+            p.up = false;
+            if self.ctx.downtime.is_zero() {
+                self.apply_down(process, config, out);
+            } else {
+                p.down_deadline = Some(now.saturating_add(nanos(self.ctx.downtime)));
+            }
+        }
+    }
+
+    /// A process has been down for longer than the downtime threshold: FREERUN with the
+    /// process-down offset for what it drives.
+    fn apply_down(&mut self, process: &str, config: &str, out: &mut Vec<Change>) {
+        match process {
+            "ptp4l" => {
+                let gi = self.group_idx(config);
+                let g = &mut self.groups[gi];
+                g.ptp4l.state = g.ptp4l.state.map(|_| SyncState::Freerun);
+                if g.kind == Kind::Ptp4l && g.main.state.is_some() {
+                    g.main.offset = FREERUN_OFFSET_PROCESS_DOWN;
+                    self.set_main(gi, SyncState::Freerun, out);
+                }
+                if self.os.group == Some(gi) && self.os.published.is_some() {
+                    self.os.sample.offset = FREERUN_OFFSET_PROCESS_DOWN;
+                    self.set_os(SyncState::Freerun, out);
+                }
+            }
+            "phc2sys" => {
+                if self.os.published.is_some() {
+                    self.os.sample.offset = FREERUN_OFFSET_PROCESS_DOWN;
+                    self.os.sample.state = Some(SyncState::Freerun);
+                    self.set_os(SyncState::Freerun, out);
+                }
+            }
+            "ts2phc" => {
+                let gi = self.group_idx(config);
+                let g = &mut self.groups[gi];
+                for e in &mut g.ts2phc {
+                    e.sample.state = Some(SyncState::Freerun);
+                    e.sample.offset = FREERUN_OFFSET_PROCESS_DOWN;
+                }
+                if g.kind == Kind::TGm && g.main.state.is_some() {
+                    g.main.offset = FREERUN_OFFSET_PROCESS_DOWN;
+                    self.set_main(gi, SyncState::Freerun, out);
+                }
+            }
+            "synce4l" => {
+                for i in 0..self.synce.len() {
+                    if self.synce[i].config == config && self.synce[i].state.is_some() {
+                        self.set_synce_state(i, SyncState::Freerun, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn set_synce_state(&mut self, i: usize, state: SyncState, out: &mut Vec<Change>) {
+        let p = &mut self.synce[i];
+        if p.state == Some(state) {
+            return;
+        }
+        p.state = Some(state);
+        out.push(Change {
+            resource: Resource::SynceLockState,
+            values: vec![Value::notification(synce_ra(&self.ctx, p), state)],
+        });
+    }
+
+    fn synce_idx(&mut self, config: &str, device: &str, iface: &str) -> usize {
+        if let Some(i) = self
+            .synce
+            .iter()
+            .position(|p| p.iface == iface && p.device == device && p.config == config)
+        {
+            return i;
+        }
+        self.synce.push(SyncePort {
+            config: config.to_owned(),
+            device: device.to_owned(),
+            iface: iface.to_owned(),
+            state: None,
+            ql: None,
+            network_option: None,
+        });
+        self.synce.len() - 1
+    }
+
+    /// Re-derives a T-GM state from its components while no `GM[...]` line has been seen.
+    fn derive_tgm(&mut self, gi: usize, out: &mut Vec<Change>) {
+        let th = self.groups[gi].thresholds(self.ctx.default_thresholds);
+        let g = &mut self.groups[gi];
+        if g.kind != Kind::TGm || g.gm_line_seen {
+            return;
+        }
+        let leading = g
+            .profile
+            .as_ref()
+            .and_then(|p| p.leading_interface.clone())
+            .or_else(|| g.dpll.first().map(|d| d.iface.clone()))
+            .or_else(|| g.ts2phc.first().map(|t| t.iface.clone()));
+        let Some(leading) = leading else { return };
+        let leading_dpll = g.dpll.iter().find(|d| d.iface == leading).map(|d| d.state);
+        let other_dpll_unlocked = g
+            .dpll
+            .iter()
+            .any(|d| d.iface != leading && d.state != SyncState::Locked);
+        let gnss = g.gnss.iter().map(|e| e.state).fold(None, worst).map(|s| GnssInput {
+            state: s,
+            source_lost: s != SyncState::Locked,
+        });
+        let mut ts2phc = g.ts2phc.iter().map(|e| e.sample.state).fold(None, worst);
+        if g.no_source_ts >= 2 {
+            ts2phc = Some(SyncState::Freerun);
+        }
+        let Some(new) = tgm::decide(TgmInputs {
+            leading_dpll,
+            other_dpll_unlocked,
+            gnss,
+            ts2phc,
+            previous: g.main.state,
+        }) else {
+            return;
+        };
+        let _ = th;
+        g.main.offset = g
+            .ts2phc
+            .iter()
+            .find(|e| e.iface == leading)
+            .or(g.ts2phc.first())
+            .map_or(0, |e| e.sample.offset);
+        g.main.iface = Some(leading);
+        self.set_main(gi, new, out);
+    }
+
+    fn apply(&mut self, line: ParsedLine<'_>, now: Nanos, out: &mut Vec<Change>) {
+        match line {
+            ParsedLine::Control(Control::Restart) => self.reset(),
+            ParsedLine::Control(Control::LiveStart) => {}
+            ParsedLine::ProcessStatus { process, config, up } => {
+                self.process_status(process, config, up, now, out)
+            }
+            ParsedLine::ClockClassChange { config, class } => {
+                let gi = self.group_idx(config);
+                let g = &mut self.groups[gi];
+                if g.class != Some(class) {
+                    g.class = Some(class);
+                    let ra = self.ctx.master_ra(g.main_iface());
+                    out.push(Change {
+                        resource: Resource::ClockClass,
+                        values: vec![Value::metric(ra, class)],
+                    });
+                }
+            }
+            ParsedLine::Ptp4lOffset {
+                config,
+                servo,
+                offset,
+                freq,
+                delay,
+            } => {
+                let gi = self.group_idx(config);
+                let th = self.groups[gi].thresholds(self.ctx.default_thresholds);
+                let g = &mut self.groups[gi];
+                g.ptp4l.set(offset, offset, freq, delay);
+                if !servo.valid() {
+                    return;
+                }
+                let in_range = th.in_range(offset);
+                g.ptp4l.state = Some(step(g.ptp4l.state, servo.locked(), in_range));
+                if g.kind == Kind::Ptp4l {
+                    g.main.offset = offset;
+                    let new = step(g.main.state, servo.locked(), in_range);
+                    self.set_main(gi, new, out);
+                }
+            }
+            ParsedLine::Ptp4lSummary {
+                config,
+                rms,
+                max,
+                freq,
+                delay,
+            } => {
+                let gi = self.group_idx(config);
+                let g = &mut self.groups[gi];
+                g.ptp4l.set(rms, max, freq, delay);
+                g.ptp4l_summary = true;
+            }
+            ParsedLine::PortEvent {
+                config,
+                port,
+                iface,
+                change,
+                ..
+            } => {
+                let Some(change) = change else { return };
+                if port == 0 {
+                    return;
+                }
+                let gi = self.group_idx(config);
+                let g = &mut self.groups[gi];
+                let pi = match g.ports.iter().position(|p| p.number == port) {
+                    Some(i) => i,
+                    None => {
+                        let name = iface
+                            .map(str::to_owned)
+                            .or_else(|| {
+                                g.profile
+                                    .as_ref()
+                                    .and_then(|p| p.interfaces.get(usize::from(port) - 1).cloned())
+                            })
+                            .unwrap_or_else(|| format!("port{port}"));
+                        g.ports.push(Port {
+                            number: port,
+                            iface: name,
+                            role: PortRole::Unknown,
+                        });
+                        g.ports.len() - 1
+                    }
+                };
+                if let Some(i) = iface
+                    && g.ports[pi].iface != i
+                {
+                    g.ports[pi].iface = i.to_owned();
+                }
+                let old = g.ports[pi].role;
+                g.ports[pi].role = change.role;
+                if change.role == PortRole::Slave {
+                    if g.slave_iface.as_deref() != Some(g.ports[pi].iface.as_str()) {
+                        g.slave_iface = Some(g.ports[pi].iface.clone());
+                    }
+                } else if old == PortRole::Slave && change.implies_holdover {
+                    g.ptp4l.state = g.ptp4l.state.map(|s| {
+                        if g.kind == Kind::Ptp4l && s == SyncState::Locked {
+                            SyncState::Holdover
+                        } else {
+                            SyncState::Freerun
+                        }
+                    });
+                    if g.kind == Kind::Ptp4l && g.main.state == Some(SyncState::Locked) {
+                        let th = g.thresholds(self.ctx.default_thresholds);
+                        g.main.holdover_deadline =
+                            Some(now.saturating_add(nanos(th.hold_over_timeout)));
+                        self.set_main(gi, SyncState::Holdover, out);
+                    }
+                }
+            }
+            ParsedLine::Phc2sysOffset {
+                config,
+                clock,
+                source,
+                servo,
+                offset,
+                freq,
+                delay,
+            } => {
+                if clock != "CLOCK_REALTIME" {
+                    return;
+                }
+                let gi = self.group_idx(config);
+                self.os.group = Some(gi);
+                self.os.from = if source == "sys" { "sys" } else { "phc" };
+                self.os.sample.set(offset, offset, freq, delay);
+                self.os_sample(gi, servo, offset, out);
+            }
+            ParsedLine::Phc2sysSummary {
+                config,
+                clock,
+                rms,
+                max,
+                freq,
+                delay,
+            } => {
+                if clock != "CLOCK_REALTIME" {
+                    return;
+                }
+                let gi = self.group_idx(config);
+                self.os.group = Some(gi);
+                if !self.os.sample.seen {
+                    self.os.from = "master";
+                }
+                self.os.sample.set(rms, max, freq, delay);
+            }
+            ParsedLine::Ts2phcOffset {
+                config,
+                iface,
+                offset,
+                servo,
+                freq,
+                holdover,
+            } => {
+                let gi = self.group_idx(config);
+                let th = self.groups[gi].thresholds(self.ctx.default_thresholds);
+                let g = &mut self.groups[gi];
+                g.no_source_ts = 0;
+                let e = g.ts2phc_entry(iface);
+                e.sample.set(offset, offset, freq, Some(0));
+                e.sample.state = Some(if holdover {
+                    SyncState::Holdover
+                } else if servo.is_some_and(Servo::locked) && th.in_range(offset) {
+                    SyncState::Locked
+                } else {
+                    SyncState::Freerun
+                });
+                self.derive_tgm(gi, out);
+            }
+            ParsedLine::NmeaStatus {
+                config,
+                iface,
+                status,
+                offset,
+            } => {
+                let gi = self.group_idx(config);
+                let e = self.groups[gi].ts2phc_entry(iface);
+                e.nmea = Some(status);
+                e.sample.seen = true;
+                e.sample.offset = offset;
+                e.sample.max = offset;
+            }
+            ParsedLine::SourceTsNotValid { config } => {
+                let gi = self.group_idx(config);
+                let g = &mut self.groups[gi];
+                g.no_source_ts = (g.no_source_ts + 1).min(2);
+                self.derive_tgm(gi, out);
+            }
+            ParsedLine::Dpll {
+                config,
+                iface,
+                frequency_status,
+                phase_status,
+                pps_status,
+                offset,
+                state,
+            } => {
+                let gi = self.group_idx(config);
+                let g = &mut self.groups[gi];
+                let entry = DpllEntry {
+                    iface: String::new(),
+                    frequency_status,
+                    phase_status,
+                    pps_status,
+                    offset,
+                    state,
+                };
+                match g.dpll.iter_mut().find(|d| d.iface == iface) {
+                    Some(d) => {
+                        *d = DpllEntry {
+                            iface: std::mem::take(&mut d.iface),
+                            ..entry
+                        }
+                    }
+                    None => g.dpll.push(DpllEntry {
+                        iface: iface.to_owned(),
+                        ..entry
+                    }),
+                }
+                self.derive_tgm(gi, out);
+            }
+            ParsedLine::Gnss {
+                config,
+                iface,
+                gnss_status,
+                offset,
+                state,
+            } => {
+                let gi = self.group_idx(config);
+                let published = if state == SyncState::Locked {
+                    SyncState::Synchronized
+                } else if gnss_status >= 1 {
+                    SyncState::AcquiringSync
+                } else {
+                    SyncState::FailureNofix
+                };
+                let g = &mut self.groups[gi];
+                let i = match g.gnss.iter().position(|e| e.iface == iface) {
+                    Some(i) => i,
+                    None => {
+                        g.gnss.push(GnssEntry {
+                            iface: iface.to_owned(),
+                            gps_fix: gnss_status,
+                            offset,
+                            state,
+                            published,
+                        });
+                        let mut values = Vec::with_capacity(3);
+                        gnss_values(&self.ctx, &g.gnss[g.gnss.len() - 1], &mut values);
+                        out.push(Change {
+                            resource: Resource::GnssSyncStatus,
+                            values,
+                        });
+                        self.derive_tgm(gi, out);
+                        return;
+                    }
+                };
+                let e = &mut g.gnss[i];
+                e.gps_fix = gnss_status;
+                e.offset = offset;
+                e.state = state;
+                if e.published != published {
+                    e.published = published;
+                    let mut values = Vec::with_capacity(3);
+                    gnss_values(&self.ctx, e, &mut values);
+                    out.push(Change {
+                        resource: Resource::GnssSyncStatus,
+                        values,
+                    });
+                }
+                self.derive_tgm(gi, out);
+            }
+            ParsedLine::GmStatus {
+                config,
+                iface,
+                state,
+            } => {
+                let gi = self.group_idx(config);
+                let g = &mut self.groups[gi];
+                g.kind = Kind::TGm;
+                g.gm_line_seen = true;
+                if g.main.iface.as_deref() != Some(iface) {
+                    g.main.iface = Some(iface.to_owned());
+                }
+                g.main.offset = g
+                    .ts2phc
+                    .iter()
+                    .find(|e| e.iface == iface)
+                    .map_or(g.main.offset, |e| e.sample.offset);
+                self.set_main(gi, state, out);
+            }
+            ParsedLine::TbcStatus {
+                config,
+                iface,
+                offset,
+                state,
+            } => {
+                let gi = self.group_idx(config);
+                let g = &mut self.groups[gi];
+                g.kind = Kind::TBc;
+                if g.main.iface.as_deref() != Some(iface) {
+                    g.main.iface = Some(iface.to_owned());
+                }
+                g.main.offset = offset;
+                self.set_main(gi, state, out);
+            }
+            ParsedLine::SynceLock {
+                config,
+                iface,
+                device,
+                state,
+            } => {
+                let i = self.synce_idx(config, device, iface);
+                self.set_synce_state(i, state, out);
+            }
+            ParsedLine::SynceQuality {
+                config,
+                iface,
+                device,
+                ql,
+                ext_ql,
+                network_option,
+            } => {
+                let i = self.synce_idx(config, device, iface);
+                let p = &mut self.synce[i];
+                p.network_option = network_option;
+                if p.ql != Some((ql, ext_ql)) {
+                    p.ql = Some((ql, ext_ql));
+                    let mut values = Vec::with_capacity(2);
+                    synce_quality_values(&self.ctx, p, &mut values);
+                    out.push(Change {
+                        resource: Resource::SynceClockQuality,
+                        values,
+                    });
+                }
+            }
+            ParsedLine::HaProfile {
+                config,
+                profile,
+                state,
+            } => {
+                let gi = self.group_idx(config);
+                let g = &mut self.groups[gi];
+                match g.ha.iter_mut().find(|(p, _)| p == profile) {
+                    Some(e) => e.1 = state,
+                    None => g.ha.push((profile.to_owned(), state)),
+                }
+            }
+            ParsedLine::Chronyd { selected, .. } => {
+                let s = if selected {
+                    SyncState::Locked
+                } else {
+                    SyncState::Freerun
+                };
+                self.os.sample.state = Some(s);
+                self.set_os(s, out);
+            }
+            ParsedLine::Ignored { .. } | ParsedLine::Unknown => {}
+        }
+    }
+
+    /// One phc2sys CLOCK_REALTIME sample: the worst of the phc2sys servo (with thresholds) and
+    /// the state of the PTP clock it follows.
+    fn os_sample(&mut self, gi: usize, servo: Servo, offset: i64, out: &mut Vec<Change>) {
+        if !servo.valid() {
+            return;
+        }
+        let g = &self.groups[gi];
+        let th = g.thresholds(self.ctx.default_thresholds);
+        let own = step(self.os.sample.state, servo.locked(), th.in_range(offset));
+        // The phc2sys servo has no holdover of its own.
+        let own = if own == SyncState::Holdover {
+            SyncState::Freerun
+        } else {
+            own
+        };
+        self.os.sample.state = Some(own);
+        let new = worst(Some(own), g.main.state).unwrap_or(own);
+        self.set_os(new, out);
+    }
+
+    /// The current values of `r` (what CurrentState answers); `None` while there is no data.
+    pub fn current(&self, r: Resource) -> Option<Vec<Value>> {
+        let ctx = &self.ctx;
+        let mut v = Vec::new();
+        match r {
+            Resource::SyncState => {
+                let s = self.sync?;
+                v.push(Value::notification(
+                    value_address(&ctx.node, "sync/sync-status/sync-state"),
+                    s,
+                ));
+            }
+            Resource::OsClockSyncState => {
+                let s = self.os.published?;
+                let ra = value_address(&ctx.node, "CLOCK_REALTIME");
+                v.push(Value::notification(ra.clone(), s));
+                v.push(Value::metric(ra, self.os.sample.offset));
+            }
+            Resource::LockState => {
+                for g in self.sorted_groups() {
+                    if g.main.state.is_some() {
+                        v.extend(lock_change(ctx, g).values);
+                    }
+                }
+            }
+            Resource::ClockClass => {
+                for g in self.sorted_groups() {
+                    if let Some(c) = g.class {
+                        v.push(Value::metric(ctx.master_ra(g.main_iface()), c));
+                    }
+                }
+            }
+            Resource::GnssSyncStatus => {
+                for g in self.sorted_groups() {
+                    for e in &g.gnss {
+                        gnss_values(ctx, e, &mut v);
+                    }
+                }
+            }
+            Resource::SynceLockState => {
+                for p in &self.synce {
+                    if let Some(s) = p.state {
+                        v.push(Value::notification(synce_ra(ctx, p), s));
+                    }
+                }
+            }
+            Resource::SynceClockQuality => {
+                for p in &self.synce {
+                    synce_quality_values(ctx, p, &mut v);
+                }
+            }
+        }
+        (!v.is_empty()).then_some(v)
+    }
+
+    pub(crate) fn sorted_groups(&self) -> Vec<&Group> {
+        let mut gs: Vec<&Group> = self.groups.iter().collect();
+        gs.sort_by(|a, b| a.name.cmp(&b.name));
+        gs
+    }
+}
