@@ -20,6 +20,7 @@ use prometheus::IntGauge;
 use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
+use crate::sender::{Sender, TransportError};
 use crate::store::{Store, StoreError};
 
 /// Where the state engine plugs in: the current values of each resource, for CurrentState and the
@@ -124,7 +125,7 @@ struct State {
 
 struct Endpoint {
     uri: String,
-    url: reqwest::Url,
+    url: url::Url,
     queue: Mutex<VecDeque<Arc<Published>>>,
     notify: Notify,
     closed: AtomicBool,
@@ -174,7 +175,6 @@ pub struct Hub {
     state: Mutex<State>,
     store: Store,
     metrics: Arc<Metrics>,
-    client: reqwest::Client,
     cfg: DeliveryConfig,
     source: RwLock<Option<Arc<dyn StateSource>>>,
 }
@@ -191,13 +191,6 @@ impl Hub {
         metrics: Arc<Metrics>,
         cfg: DeliveryConfig,
     ) -> Arc<Hub> {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(4)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .connect_timeout(cfg.timeout)
-            .build()
-            .expect("HTTP client");
         let hub = Arc::new(Hub {
             node: node.to_owned(),
             addresses: Resource::ALL.map(|r| r.address(node)),
@@ -205,7 +198,6 @@ impl Hub {
             state: Mutex::new(State::default()),
             store,
             metrics,
-            client,
             cfg,
             source: RwLock::new(None),
         });
@@ -462,27 +454,16 @@ impl Hub {
         Ok(info)
     }
 
-    async fn initial_notification(
-        &self,
-        url: &reqwest::Url,
-        ev: CloudEvent,
-    ) -> Result<(), HubError> {
-        let resp = self
-            .client
-            .post(url.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(ev.to_json())
-            .timeout(self.cfg.initial_timeout)
-            .send()
+    async fn initial_notification(&self, url: &url::Url, ev: CloudEvent) -> Result<(), HubError> {
+        let status = Sender::new(url)
+            .map_err(|e| HubError::BadRequest(e.to_string()))?
+            .post(Bytes::from(ev.to_json()), self.cfg.initial_timeout)
             .await
             .map_err(|e| {
                 HubError::BadRequest(format!(
-                    "initial notification to EndpointUri {url} failed: {}",
-                    describe_transport_error(&e)
+                    "initial notification to EndpointUri {url} failed: {e}"
                 ))
             })?;
-        let status = resp.status();
-        let _ = resp.bytes().await;
         if status != http::StatusCode::NO_CONTENT {
             return Err(HubError::BadRequest(format!(
                 "initial notification to EndpointUri {url} returned HTTP {}; the endpoint must answer 204",
@@ -623,7 +604,7 @@ impl Hub {
     }
 
     fn spawn_endpoint(self: &Arc<Self>, uri: &str) -> Arc<Endpoint> {
-        let url = reqwest::Url::parse(uri).expect("endpoint validated before insertion");
+        let url = url::Url::parse(uri).expect("endpoint validated before insertion");
         let ep = Arc::new(Endpoint {
             uri: uri.to_owned(),
             url,
@@ -699,13 +680,13 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-fn parse_endpoint(endpoint: &str) -> Result<reqwest::Url, HubError> {
-    let url = reqwest::Url::parse(endpoint).map_err(|e| {
+fn parse_endpoint(endpoint: &str) -> Result<url::Url, HubError> {
+    let url = url::Url::parse(endpoint).map_err(|e| {
         HubError::BadRequest(format!("EndpointUri {endpoint:?} is not a valid URL: {e}"))
     })?;
-    if url.scheme() != "http" && url.scheme() != "https" {
+    if url.scheme() != "http" {
         return Err(HubError::BadRequest(format!(
-            "EndpointUri {endpoint:?}: scheme {:?} is not supported (use http or https)",
+            "EndpointUri {endpoint:?}: scheme {:?} is not supported (use http; consumers are reached in-node or over the cluster network)",
             url.scheme()
         )));
     }
@@ -717,41 +698,24 @@ fn parse_endpoint(endpoint: &str) -> Result<reqwest::Url, HubError> {
     Ok(url)
 }
 
-fn describe_transport_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        format!("connection failed ({e})")
-    } else {
-        e.to_string()
-    }
-}
-
 async fn deliver(hub: std::sync::Weak<Hub>, ep: Arc<Endpoint>) {
+    let mut sender = match Sender::new(&ep.url) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(endpoint = %ep.uri, error = %e, "cannot deliver to this endpoint");
+            return;
+        }
+    };
     let mut failures: u32 = 0;
     while let Some(event) = ep.next().await {
         let Some(h) = hub.upgrade() else { return };
-        let address = h.addresses[event.resource.index()].clone();
         let mut attempt = 0;
-        let answered = loop {
-            let result = h
-                .client
-                .post(ep.url.clone())
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(event.body.clone())
-                .timeout(h.cfg.timeout)
-                .send()
-                .await;
-            match result {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let _ = resp.bytes().await;
-                    break Some(status);
-                }
+        let answered: Result<http::StatusCode, TransportError> = loop {
+            match sender.post(event.body.clone(), h.cfg.timeout).await {
+                Ok(status) => break Ok(status),
                 Err(e) => {
                     if attempt >= h.cfg.retry_backoff.len() || ep.closed.load(Ordering::SeqCst) {
-                        tracing::debug!(endpoint = %ep.uri, error = %e, "delivery failed");
-                        break None;
+                        break Err(e);
                     }
                     h.metrics.retries.inc();
                     tokio::time::sleep(h.cfg.retry_backoff[attempt]).await;
@@ -759,8 +723,9 @@ async fn deliver(hub: std::sync::Weak<Hub>, ep: Arc<Endpoint>) {
                 }
             }
         };
+        let address = h.addresses[event.resource.index()].as_str();
         match answered {
-            Some(status) => {
+            Ok(status) => {
                 failures = 0;
                 h.metrics
                     .delivery_latency
@@ -771,17 +736,18 @@ async fn deliver(hub: std::sync::Weak<Hub>, ep: Arc<Endpoint>) {
                 }
                 h.metrics
                     .events_received
-                    .with_label_values(&[address.as_str(), if ok { "success" } else { "failed" }])
+                    .with_label_values(&[address, if ok { "success" } else { "failed" }])
                     .inc();
             }
-            None => {
+            Err(e) => {
                 failures += 1;
                 h.metrics
                     .events_received
-                    .with_label_values(&[address.as_str(), "failed"])
+                    .with_label_values(&[address, "failed"])
                     .inc();
                 tracing::warn!(
                     endpoint = %ep.uri,
+                    error = %e,
                     failures,
                     budget = h.cfg.failure_budget,
                     "client not responding"

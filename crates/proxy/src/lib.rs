@@ -13,6 +13,7 @@
 
 pub mod api;
 mod hub;
+mod sender;
 pub mod metrics;
 pub mod store;
 
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 pub use hub::{DeliveryConfig, Hub, HubError, Published, StateSource};
 pub use metrics::Metrics;
+pub use sender::{Sender, TransportError};
 pub use store::{Store, StoreError};
 
 use axum::http::header;

@@ -191,6 +191,13 @@ mod tests {
             min_offset: 500,
         }
         .sanitized();
-        assert_eq!(s, Thresholds { hold_over_timeout: Duration::from_secs(5), max_offset: 100, min_offset: 99 });
+        assert_eq!(
+            s,
+            Thresholds {
+                hold_over_timeout: Duration::from_secs(5),
+                max_offset: 100,
+                min_offset: 99
+            }
+        );
     }
 }

@@ -413,7 +413,10 @@ impl Engine {
                 }
             } else if let Some(pi) = self.procs.iter().position(|p| p.down_deadline == Some(d)) {
                 self.procs[pi].down_deadline = None;
-                let (process, config) = (self.procs[pi].process.clone(), self.procs[pi].config.clone());
+                let (process, config) = (
+                    self.procs[pi].process.clone(),
+                    self.procs[pi].config.clone(),
+                );
                 self.apply_down(&process, &config, out);
             }
         }
@@ -519,7 +522,14 @@ impl Engine {
         }
     }
 
-    fn process_status(&mut self, process: &str, config: &str, up: bool, now: Nanos, out: &mut Vec<Change>) {
+    fn process_status(
+        &mut self,
+        process: &str,
+        config: &str,
+        up: bool,
+        now: Nanos,
+        out: &mut Vec<Change>,
+    ) {
         let pi = match self
             .procs
             .iter()
@@ -571,12 +581,10 @@ impl Engine {
                     self.set_os(SyncState::Freerun, out);
                 }
             }
-            "phc2sys" => {
-                if self.os.published.is_some() {
-                    self.os.sample.offset = FREERUN_OFFSET_PROCESS_DOWN;
-                    self.os.sample.state = Some(SyncState::Freerun);
-                    self.set_os(SyncState::Freerun, out);
-                }
+            "phc2sys" if self.os.published.is_some() => {
+                self.os.sample.offset = FREERUN_OFFSET_PROCESS_DOWN;
+                self.os.sample.state = Some(SyncState::Freerun);
+                self.set_os(SyncState::Freerun, out);
             }
             "ts2phc" => {
                 let gi = self.group_idx(config);
@@ -634,7 +642,6 @@ impl Engine {
 
     /// Re-derives a T-GM state from its components while no `GM[...]` line has been seen.
     fn derive_tgm(&mut self, gi: usize, out: &mut Vec<Change>) {
-        let th = self.groups[gi].thresholds(self.ctx.default_thresholds);
         let g = &mut self.groups[gi];
         if g.kind != Kind::TGm || g.gm_line_seen {
             return;
@@ -651,10 +658,15 @@ impl Engine {
             .dpll
             .iter()
             .any(|d| d.iface != leading && d.state != SyncState::Locked);
-        let gnss = g.gnss.iter().map(|e| e.state).fold(None, worst).map(|s| GnssInput {
-            state: s,
-            source_lost: s != SyncState::Locked,
-        });
+        let gnss = g
+            .gnss
+            .iter()
+            .map(|e| Some(e.state))
+            .fold(None, worst)
+            .map(|s| GnssInput {
+                state: s,
+                source_lost: s != SyncState::Locked,
+            });
         let mut ts2phc = g.ts2phc.iter().map(|e| e.sample.state).fold(None, worst);
         if g.no_source_ts >= 2 {
             ts2phc = Some(SyncState::Freerun);
@@ -668,7 +680,6 @@ impl Engine {
         }) else {
             return;
         };
-        let _ = th;
         g.main.offset = g
             .ts2phc
             .iter()
@@ -683,9 +694,11 @@ impl Engine {
         match line {
             ParsedLine::Control(Control::Restart) => self.reset(),
             ParsedLine::Control(Control::LiveStart) => {}
-            ParsedLine::ProcessStatus { process, config, up } => {
-                self.process_status(process, config, up, now, out)
-            }
+            ParsedLine::ProcessStatus {
+                process,
+                config,
+                up,
+            } => self.process_status(process, config, up, now, out),
             ParsedLine::ClockClassChange { config, class } => {
                 let gi = self.group_idx(config);
                 let g = &mut self.groups[gi];

@@ -715,7 +715,7 @@ pub fn parse_payload(h: Header<'_>) -> ParsedLine<'_> {
     parsed.unwrap_or(ignored)
 }
 
-fn parse_port(config: &str, rest: &str) -> Option<ParsedLine<'_>> {
+fn parse_port<'a>(config: &'a str, rest: &'a str) -> Option<ParsedLine<'a>> {
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     let port: u16 = rest.get(..digits)?.parse().ok()?;
     let rest = &rest[digits..];
@@ -1064,16 +1064,36 @@ mod tests {
         );
         assert!(matches!(p, ParsedLine::PortEvent { change: None, .. }));
         let cases = [
-            ("UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED", PortRole::Slave, false),
+            (
+                "UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED",
+                PortRole::Slave,
+                false,
+            ),
             ("LISTENING to SLAVE on X", PortRole::Slave, false),
             ("MASTER to PASSIVE on X", PortRole::Passive, false),
-            ("LISTENING to MASTER on ANNOUNCE_RECEIPT_TIMEOUT_EXPIRES", PortRole::Master, false),
-            ("LISTENING to UNCALIBRATED on RS_SLAVE", PortRole::Faulty, true),
+            (
+                "LISTENING to MASTER on ANNOUNCE_RECEIPT_TIMEOUT_EXPIRES",
+                PortRole::Master,
+                false,
+            ),
+            (
+                "LISTENING to UNCALIBRATED on RS_SLAVE",
+                PortRole::Faulty,
+                true,
+            ),
             ("SLAVE to MASTER on X", PortRole::Master, true),
             ("SLAVE to GRAND_MASTER on X", PortRole::Master, true),
             ("SLAVE to LISTENING on X", PortRole::Listening, true),
-            ("FAULTY to LISTENING on INIT_COMPLETE", PortRole::Listening, false),
-            ("INITIALIZING to LISTENING on INIT_COMPLETE", PortRole::Listening, false),
+            (
+                "FAULTY to LISTENING on INIT_COMPLETE",
+                PortRole::Listening,
+                false,
+            ),
+            (
+                "INITIALIZING to LISTENING on INIT_COMPLETE",
+                PortRole::Listening,
+                false,
+            ),
         ];
         for (ev, role, ho) in cases {
             assert_eq!(
@@ -1090,7 +1110,9 @@ mod tests {
     #[test]
     fn summaries_and_phc2sys() {
         assert_eq!(
-            parse_line("ptp4l[74737.942]: [ptp4l.0.config] rms 53 max 74 freq -16642 +/- 40 delay 1089 +/- 20"),
+            parse_line(
+                "ptp4l[74737.942]: [ptp4l.0.config] rms 53 max 74 freq -16642 +/- 40 delay 1089 +/- 20"
+            ),
             ParsedLine::Ptp4lSummary {
                 config: "ptp4l.0.config",
                 rms: 53,
@@ -1100,7 +1122,9 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_line("phc2sys[1031604.354]: [ptp4l.1.config:6] CLOCK_REALTIME phc offset      -415 s2 freq   +2856 delay    553"),
+            parse_line(
+                "phc2sys[1031604.354]: [ptp4l.1.config:6] CLOCK_REALTIME phc offset      -415 s2 freq   +2856 delay    553"
+            ),
             ParsedLine::Phc2sysOffset {
                 config: "ptp4l.1.config",
                 clock: "CLOCK_REALTIME",
@@ -1112,7 +1136,9 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_line("phc2sys[3560354.300]: [ptp4l.0.config] CLOCK_REALTIME rms 4 max 4 freq -76829 +/- 0 delay 1085 +/- 0"),
+            parse_line(
+                "phc2sys[3560354.300]: [ptp4l.0.config] CLOCK_REALTIME rms 4 max 4 freq -76829 +/- 0 delay 1085 +/- 0"
+            ),
             ParsedLine::Phc2sysSummary {
                 config: "ptp4l.0.config",
                 clock: "CLOCK_REALTIME",
@@ -1131,7 +1157,9 @@ mod tests {
     #[test]
     fn ts2phc_forms() {
         assert_eq!(
-            parse_line("ts2phc[521734.693]: [ts2phc.0.config:6] /dev/ptp6 offset      -1 s2 freq      -3972 holdover"),
+            parse_line(
+                "ts2phc[521734.693]: [ts2phc.0.config:6] /dev/ptp6 offset      -1 s2 freq      -3972 holdover"
+            ),
             ParsedLine::Ts2phcOffset {
                 config: "ts2phc.0.config",
                 iface: "/dev/ptp6",
@@ -1142,7 +1170,9 @@ mod tests {
             }
         );
         assert!(matches!(
-            parse_line("ts2phc[1896327.319]: [ts2phc.0.config] ens2f0 master offset         -1 s2 freq      -2"),
+            parse_line(
+                "ts2phc[1896327.319]: [ts2phc.0.config] ens2f0 master offset         -1 s2 freq      -2"
+            ),
             ParsedLine::Ts2phcOffset {
                 iface: "ens2f0",
                 offset: -1,
@@ -1170,7 +1200,9 @@ mod tests {
     #[test]
     fn daemon_generated_lines() {
         assert_eq!(
-            parse_line("dpll[1757326334]:[ts2phc.1.config] ens4f0 frequency_status 1 offset 99999999999 phase_status 4 pps_status 0 s0"),
+            parse_line(
+                "dpll[1757326334]:[ts2phc.1.config] ens4f0 frequency_status 1 offset 99999999999 phase_status 4 pps_status 0 s0"
+            ),
             ParsedLine::Dpll {
                 config: "ts2phc.1.config",
                 iface: "ens4f0",
@@ -1200,7 +1232,9 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_line("T-BC[1757326334]:[ts2phc.1.config] ens4f0 offset 99999999999 T-BC-STATUS s0"),
+            parse_line(
+                "T-BC[1757326334]:[ts2phc.1.config] ens4f0 offset 99999999999 T-BC-STATUS s0"
+            ),
             ParsedLine::TbcStatus {
                 config: "ts2phc.1.config",
                 iface: "ens4f0",
@@ -1209,7 +1243,9 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_line("synce4l[1722456110]: [synce4l.0.config] ens7f0 device synce1 eec_state EEC_LOCKED network_option 2 s2"),
+            parse_line(
+                "synce4l[1722456110]: [synce4l.0.config] ens7f0 device synce1 eec_state EEC_LOCKED network_option 2 s2"
+            ),
             ParsedLine::SynceLock {
                 config: "synce4l.0.config",
                 iface: "ens7f0",
@@ -1218,7 +1254,9 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_line("synce4l[1722458091]:[synce4l.0.config] ens7f0 clock_quality PRTC device synce1 ext_ql 0x20 network_option 2 ql 0x1 s2"),
+            parse_line(
+                "synce4l[1722458091]:[synce4l.0.config] ens7f0 clock_quality PRTC device synce1 ext_ql 0x20 network_option 2 ql 0x1 s2"
+            ),
             ParsedLine::SynceQuality {
                 config: "synce4l.0.config",
                 iface: "ens7f0",
@@ -1247,9 +1285,25 @@ mod tests {
 
     #[test]
     fn control_and_garbage() {
-        assert_eq!(parse_line("CMD RESTART"), ParsedLine::Control(Control::Restart));
-        assert_eq!(parse_line("CMD LIVE_START\r"), ParsedLine::Control(Control::LiveStart));
-        for l in ["", "[", "x[", "a[b]", "a[b]:[", "a[b]: [c", "netlink", "UBX-NAV-STATUS:", "ptp4l[1]: [] x"] {
+        assert_eq!(
+            parse_line("CMD RESTART"),
+            ParsedLine::Control(Control::Restart)
+        );
+        assert_eq!(
+            parse_line("CMD LIVE_START\r"),
+            ParsedLine::Control(Control::LiveStart)
+        );
+        for l in [
+            "",
+            "[",
+            "x[",
+            "a[b]",
+            "a[b]:[",
+            "a[b]: [c",
+            "netlink",
+            "UBX-NAV-STATUS:",
+            "ptp4l[1]: [] x",
+        ] {
             assert_eq!(parse_line(l), ParsedLine::Unknown, "{l:?}");
         }
     }

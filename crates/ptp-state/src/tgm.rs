@@ -74,8 +74,10 @@ mod tests {
 
     #[test]
     fn section_3_6_table() {
+        type S = Option<SyncState>;
+        type Case = (S, bool, Option<GnssInput>, S, S, S);
         // (dpll, other dpll unlocked, gnss, ts2phc, previous) -> expected
-        let cases: &[(Option<SyncState>, bool, Option<GnssInput>, Option<SyncState>, Option<SyncState>, Option<SyncState>)] = &[
+        let cases: &[Case] = &[
             (Some(F), false, g(L, false), Some(L), Some(L), Some(F)),
             (Some(H), false, g(L, false), Some(L), Some(L), Some(H)),
             (Some(L), true, g(L, false), Some(L), Some(L), Some(F)),

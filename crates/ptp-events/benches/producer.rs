@@ -1,0 +1,401 @@
+//! Producer benchmark (not a test): delivery latency, isolation, creation rate and memory.
+//!
+//! `cargo bench -p ptp-events --bench producer -- [latency|isolation|create|memory|all]`
+//!
+//! Latency is measured from the publication of an event into the producer's event source
+//! (`Hub::publish`) to the moment the consumer's handler has read the whole POST body, over every
+//! (event, healthy endpoint) pair, as the Go producer was measured (peer-performance.md) except for
+//! the starting point (the socket ingest does not exist yet). Consumers run in the same process
+//! on their own single-threaded runtime, on loopback; the producer has the other runtime.
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use oran_api::{EventTime, Resource, Value};
+use proxy::{DeliveryConfig, Producer, ProducerConfig};
+
+type Log = Arc<Mutex<Vec<(Instant, Bytes)>>>;
+
+struct Consumers {
+    rt: tokio::runtime::Runtime,
+}
+
+impl Consumers {
+    fn new() -> Self {
+        Consumers {
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// A consumer endpoint answering 204 after `delay`; records (receipt time, body).
+    fn start(&self, delay: Duration) -> (String, Log) {
+        let log: Log = Arc::default();
+        let l = log.clone();
+        let listener = self
+            .rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/event",
+            axum::routing::post(move |body: Bytes| {
+                let l = l.clone();
+                async move {
+                    let now = Instant::now();
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    l.lock().unwrap().push((now, body));
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        self.rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}/event"), log)
+    }
+}
+
+fn producer_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn config(dir: &std::path::Path) -> ProducerConfig {
+    ProducerConfig {
+        node_name: "node1".into(),
+        api_addr: "127.0.0.1:0".parse().unwrap(),
+        metrics_addr: None,
+        store_path: dir.to_path_buf(),
+        uri_location_base: "http://localhost:9043".into(),
+        delivery: DeliveryConfig::default(),
+        max_body_bytes: proxy::api::DEFAULT_MAX_BODY,
+    }
+}
+
+fn subscribe(rt: &tokio::runtime::Runtime, api: SocketAddr, endpoint: &str, client: &reqwest::Client) {
+    let status = rt.block_on(async {
+        client
+            .post(format!("http://{api}/api/ocloudNotifications/v2/subscriptions"))
+            .body(format!(
+                r#"{{"ResourceAddress":"/cluster/node/node1/sync/ptp-status/lock-state","EndpointUri":"{endpoint}"}}"#
+            ))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 201);
+}
+
+fn values(offset: i64) -> Vec<Value> {
+    let ra = "/cluster/node/node1/ens1fx/master";
+    let state = if (-100..100).contains(&offset) { "LOCKED" } else { "FREERUN" };
+    vec![Value::notification(ra, state), Value::metric(ra, offset)]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i]
+}
+
+/// Publishes `flips` events at `rate`/s and returns the sorted latencies (ms) over `healthy`.
+fn run_flips(
+    rt: &tokio::runtime::Runtime,
+    producer: &Producer,
+    healthy: &[Log],
+    flips: usize,
+    rate: f64,
+) -> Vec<f64> {
+    let base = 1_000_000i64;
+    let mut sent = Vec::with_capacity(flips);
+    let start = Instant::now();
+    for k in 0..flips {
+        let due = start + Duration::from_secs_f64(k as f64 / rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let at = Instant::now();
+        producer
+            .hub
+            .publish(Resource::LockState, values(base + k as i64), EventTime::now());
+        sent.push(at);
+    }
+    // Wait for every healthy consumer to have every event (bounded).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for log in healthy {
+        while log.lock().unwrap().len() < flips && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let _ = rt;
+    let mut lat = Vec::new();
+    let mut missing = 0;
+    for log in healthy {
+        let log = log.lock().unwrap();
+        missing += flips.saturating_sub(log.len());
+        for (at, body) in log.iter() {
+            let ev = oran_api::CloudEvent::from_json(body).unwrap();
+            let k: i64 = ev.data.values[1].value.parse().unwrap();
+            if k >= base {
+                let i = (k - base) as usize;
+                lat.push(at.duration_since(sent[i]).as_secs_f64() * 1e3);
+            }
+        }
+    }
+    assert_eq!(missing, 0, "events missing at healthy consumers");
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    lat
+}
+
+fn latency(subscribers: usize, flips: usize, rate: f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = producer_rt();
+    let consumers = Consumers::new();
+    let producer = rt.block_on(Producer::start(config(dir.path()))).unwrap();
+    let client = reqwest::Client::new();
+    let mut logs = Vec::new();
+    for _ in 0..subscribers {
+        let (url, log) = consumers.start(Duration::ZERO);
+        subscribe(&rt, producer.api_addr, &url, &client);
+        log.lock().unwrap().clear();
+        logs.push(log);
+    }
+    // Warm-up: open the keep-alive connections.
+    producer.hub.publish(Resource::LockState, values(0), EventTime::now());
+    std::thread::sleep(Duration::from_millis(500));
+    for l in &logs {
+        l.lock().unwrap().clear();
+    }
+    let cpu0 = cpu_seconds();
+    let lat = run_flips(&rt, &producer, &logs, flips, rate);
+    let cpu = cpu_seconds() - cpu0;
+    println!(
+        "latency subscribers={subscribers:<5} flips={flips} rate={rate}/s  p50={:.3} ms  p99={:.3} ms  max={:.3} ms  (n={}, process CPU {:.1} ms/event incl. consumers)",
+        percentile(&lat, 50.0),
+        percentile(&lat, 99.0),
+        lat.last().copied().unwrap_or(f64::NAN),
+        lat.len(),
+        cpu * 1e3 / flips as f64
+    );
+    rt.block_on(producer.stop());
+}
+
+fn isolation() {
+    for with_bad in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = producer_rt();
+        let consumers = Consumers::new();
+        let producer = rt.block_on(Producer::start(config(dir.path()))).unwrap();
+        let client = reqwest::Client::new();
+        let mut logs = Vec::new();
+        for _ in 0..10 {
+            let (url, log) = consumers.start(Duration::ZERO);
+            subscribe(&rt, producer.api_addr, &url, &client);
+            logs.push(log);
+        }
+        let mut keep = Vec::new();
+        if with_bad {
+            // One that answers every POST after 1.5 s (its initial notification too, which the
+            // 2 s initial-notification timeout allows).
+            let (slow_url, slow_log) = consumers.start(Duration::from_millis(1500));
+            keep.push(slow_log);
+            subscribe(&rt, producer.api_addr, &slow_url, &client);
+            // One dead: answers the initial notification, then its listener is gone.
+            let dead = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+            let dead_addr = dead.local_addr().unwrap();
+            let app = axum::Router::new().route(
+                "/event",
+                axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }),
+            );
+            let h = rt.spawn(async move { axum::serve(dead, app).await.unwrap() });
+            subscribe(&rt, producer.api_addr, &format!("http://{dead_addr}/event"), &client);
+            h.abort();
+        }
+        for l in &logs {
+            l.lock().unwrap().clear();
+        }
+        let lat = run_flips(&rt, &producer, &logs, 200, 20.0);
+        println!(
+            "isolation 10 healthy{}  healthy p50={:.3} ms  p99={:.3} ms  max={:.3} ms  (n={})",
+            if with_bad { " + 1 slow (1.5 s) + 1 dead" } else { " (control)            " },
+            percentile(&lat, 50.0),
+            percentile(&lat, 99.0),
+            lat.last().copied().unwrap_or(f64::NAN),
+            lat.len()
+        );
+        rt.block_on(producer.stop());
+    }
+}
+
+fn create() {
+    for clients in [1usize, 16] {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = producer_rt();
+        let consumers = Consumers::new();
+        let producer = rt.block_on(Producer::start(config(dir.path()))).unwrap();
+        let (url, _log) = consumers.start(Duration::ZERO);
+        let api = producer.api_addr;
+        let total = 2000;
+        let start = Instant::now();
+        rt.block_on(async {
+            let client = reqwest::Client::new();
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut tasks = Vec::new();
+            for _ in 0..clients {
+                let (client, next, url) = (client.clone(), next.clone(), url.clone());
+                tasks.push(tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if i >= total {
+                            break;
+                        }
+                        let r = client
+                            .post(format!("http://{api}/api/ocloudNotifications/v2/subscriptions"))
+                            .body(format!(
+                                r#"{{"ResourceAddress":"/cluster/node/node1/sync/ptp-status/lock-state","EndpointUri":"{url}?n={i}"}}"#
+                            ))
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(r.status(), 201);
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "create {total} subscriptions (each with its initial notification, fsync'd) with {clients:>2} client(s): {:.0}/s",
+            total as f64 / secs
+        );
+        rt.block_on(producer.stop());
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+fn memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
+        .args(["proxy", "--api-bind", "127.0.0.1", "--metrics-addr", "off"])
+        .args(["--api-port", &port.to_string()])
+        .arg("--store-path")
+        .arg(dir.path())
+        .env("NODE_NAME", "node1")
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = producer_rt();
+    let consumers = Consumers::new();
+    let (url, _log) = consumers.start(Duration::ZERO);
+    let api = format!("http://127.0.0.1:{port}/api/ocloudNotifications/v2");
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{api}/health")).await
+                && r.status() == 200
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = rss_kib(child.id());
+    let total = 10_000;
+    let start = Instant::now();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (client, next, url, api) = (client.clone(), next.clone(), url.clone(), api.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= total {
+                        break;
+                    }
+                    let r = client
+                        .post(format!("{api}/subscriptions"))
+                        .body(format!(
+                            r#"{{"ResourceAddress":"/cluster/node/node1/sync/ptp-status/lock-state","EndpointUri":"{url}?n={i}"}}"#
+                        ))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 201);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let secs = start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(500));
+    let full = rss_kib(child.id());
+    println!(
+        "memory (real binary, VmRSS): idle {:.1} MiB; with {total} subscriptions {:.1} MiB (created at {:.0}/s with 16 clients)",
+        idle as f64 / 1024.0,
+        full as f64 / 1024.0,
+        total as f64 / secs
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+fn main() {
+    let what = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_else(|| "all".into());
+    let all = what == "all";
+    if all || what == "latency" {
+        latency(1, 200, 20.0);
+        latency(100, 200, 20.0);
+        latency(1000, 200, 20.0);
+    }
+    if all || what == "isolation" {
+        isolation();
+    }
+    if all || what == "create" {
+        create();
+    }
+    if all || what == "memory" {
+        memory();
+    }
+}
