@@ -13,8 +13,8 @@
 
 pub mod api;
 mod hub;
-mod sender;
 pub mod metrics;
+mod sender;
 pub mod store;
 
 use std::future::Future;

@@ -71,7 +71,11 @@ impl Sender {
 
     /// POSTs `body` as `application/json` and returns the answer's status; the answer's body is
     /// read and discarded so that the connection can be reused.
-    pub async fn post(&mut self, body: Bytes, timeout: Duration) -> Result<StatusCode, TransportError> {
+    pub async fn post(
+        &mut self,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<StatusCode, TransportError> {
         match tokio::time::timeout(timeout, self.exchange(body)).await {
             Ok(Ok(status)) => Ok(status),
             Ok(Err(e)) => {
@@ -107,9 +111,15 @@ impl Sender {
             .await
             .map_err(|e| TransportError::Io(e.to_string()))?;
         let req = Request::post(self.path.as_str())
-            .header(header::HOST, self.uri.authority().map(|a| a.as_str()).unwrap_or(""))
+            .header(
+                header::HOST,
+                self.uri.authority().map(|a| a.as_str()).unwrap_or(""),
+            )
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::USER_AGENT, concat!("ptp-events/", env!("CARGO_PKG_VERSION")))
+            .header(
+                header::USER_AGENT,
+                concat!("ptp-events/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Full::new(body))
             .map_err(|e| TransportError::BadUrl(e.to_string()))?;
         let resp = conn

@@ -57,7 +57,8 @@ impl Consumers {
                 }
             }),
         );
-        self.rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+        self.rt
+            .spawn(async move { axum::serve(listener, app).await.unwrap() });
         (format!("http://{addr}/event"), log)
     }
 }
@@ -82,7 +83,12 @@ fn config(dir: &std::path::Path) -> ProducerConfig {
     }
 }
 
-fn subscribe(rt: &tokio::runtime::Runtime, api: SocketAddr, endpoint: &str, client: &reqwest::Client) {
+fn subscribe(
+    rt: &tokio::runtime::Runtime,
+    api: SocketAddr,
+    endpoint: &str,
+    client: &reqwest::Client,
+) {
     let status = rt.block_on(async {
         client
             .post(format!("http://{api}/api/ocloudNotifications/v2/subscriptions"))
@@ -99,7 +105,11 @@ fn subscribe(rt: &tokio::runtime::Runtime, api: SocketAddr, endpoint: &str, clie
 
 fn values(offset: i64) -> Vec<Value> {
     let ra = "/cluster/node/node1/ens1fx/master";
-    let state = if (-100..100).contains(&offset) { "LOCKED" } else { "FREERUN" };
+    let state = if (-100..100).contains(&offset) {
+        "LOCKED"
+    } else {
+        "FREERUN"
+    };
     vec![Value::notification(ra, state), Value::metric(ra, offset)]
 }
 
@@ -128,9 +138,11 @@ fn run_flips(
             std::thread::sleep(wait);
         }
         let at = Instant::now();
-        producer
-            .hub
-            .publish(Resource::LockState, values(base + k as i64), EventTime::now());
+        producer.hub.publish(
+            Resource::LockState,
+            values(base + k as i64),
+            EventTime::now(),
+        );
         sent.push(at);
     }
     // Wait for every healthy consumer to have every event (bounded).
@@ -174,7 +186,9 @@ fn latency(subscribers: usize, flips: usize, rate: f64) {
         logs.push(log);
     }
     // Warm-up: open the keep-alive connections.
-    producer.hub.publish(Resource::LockState, values(0), EventTime::now());
+    producer
+        .hub
+        .publish(Resource::LockState, values(0), EventTime::now());
     std::thread::sleep(Duration::from_millis(500));
     for l in &logs {
         l.lock().unwrap().clear();
@@ -214,14 +228,21 @@ fn isolation() {
             keep.push(slow_log);
             subscribe(&rt, producer.api_addr, &slow_url, &client);
             // One dead: answers the initial notification, then its listener is gone.
-            let dead = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+            let dead = rt
+                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .unwrap();
             let dead_addr = dead.local_addr().unwrap();
             let app = axum::Router::new().route(
                 "/event",
                 axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }),
             );
             let h = rt.spawn(async move { axum::serve(dead, app).await.unwrap() });
-            subscribe(&rt, producer.api_addr, &format!("http://{dead_addr}/event"), &client);
+            subscribe(
+                &rt,
+                producer.api_addr,
+                &format!("http://{dead_addr}/event"),
+                &client,
+            );
             h.abort();
         }
         for l in &logs {
@@ -230,7 +251,11 @@ fn isolation() {
         let lat = run_flips(&rt, &producer, &logs, 200, 20.0);
         println!(
             "isolation 10 healthy{}  healthy p50={:.3} ms  p99={:.3} ms  max={:.3} ms  (n={})",
-            if with_bad { " + 1 slow (1.5 s) + 1 dead" } else { " (control)            " },
+            if with_bad {
+                " + 1 slow (1.5 s) + 1 dead"
+            } else {
+                " (control)            "
+            },
             percentile(&lat, 50.0),
             percentile(&lat, 99.0),
             lat.last().copied().unwrap_or(f64::NAN),
@@ -298,7 +323,11 @@ fn rss_kib(pid: u32) -> u64 {
 
 fn memory() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
         .args(["proxy", "--api-bind", "127.0.0.1", "--metrics-addr", "off"])
         .args(["--api-port", &port.to_string()])

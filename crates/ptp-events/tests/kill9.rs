@@ -8,7 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start(store: &std::path::Path, port: u16) -> Child {
@@ -66,7 +70,8 @@ async fn sigkill_during_concurrent_creations_loses_no_acknowledged_subscription(
     let sem = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = Vec::new();
     for i in 0..TOTAL {
-        let (client, created, count, sem) = (client.clone(), created.clone(), count.clone(), sem.clone());
+        let (client, created, count, sem) =
+            (client.clone(), created.clone(), count.clone(), sem.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await.unwrap();
             let body = format!(
@@ -119,10 +124,24 @@ async fn sigkill_during_concurrent_creations_loses_no_acknowledged_subscription(
         .map(|s| s["SubscriptionId"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(stored.len(), list.len(), "no duplicate ids");
-    let endpoints: HashSet<&str> = list.iter().map(|s| s["EndpointUri"].as_str().unwrap()).collect();
-    assert_eq!(endpoints.len(), list.len(), "no duplicate (endpoint, resource)");
-    let lost: Vec<_> = acknowledged.iter().filter(|(id, _)| !stored.contains(id)).collect();
-    assert!(lost.is_empty(), "{} acknowledged subscriptions lost: {lost:?}", lost.len());
+    let endpoints: HashSet<&str> = list
+        .iter()
+        .map(|s| s["EndpointUri"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        endpoints.len(),
+        list.len(),
+        "no duplicate (endpoint, resource)"
+    );
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|(id, _)| !stored.contains(id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged subscriptions lost: {lost:?}",
+        lost.len()
+    );
     eprintln!(
         "acknowledged before SIGKILL: {}, stored after restart: {}",
         acknowledged.len(),
