@@ -13,6 +13,7 @@
 
 pub mod api;
 mod hub;
+pub mod ingest;
 pub mod metrics;
 mod sender;
 pub mod store;
@@ -23,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use hub::{DeliveryConfig, Hub, HubError, Published, StateSource};
+pub use ingest::{Ingest, IngestConfig, IngestError, LineSender};
 pub use metrics::Metrics;
 pub use sender::{Sender, TransportError};
 pub use store::{Store, StoreError};

@@ -148,3 +148,35 @@ impl Sender {
         Ok(sender)
     }
 }
+
+/// A one-off `GET` on a fresh connection: the status and the body (at most 1 MiB).
+pub async fn get(url: &url::Url, timeout: Duration) -> Result<(StatusCode, Bytes), TransportError> {
+    let s = Sender::new(url)?;
+    let exchange = async {
+        let mut conn = s.connect().await?;
+        conn.ready()
+            .await
+            .map_err(|e| TransportError::Io(e.to_string()))?;
+        let req = Request::get(s.path.as_str())
+            .header(
+                header::HOST,
+                s.uri.authority().map(|a| a.as_str()).unwrap_or(""),
+            )
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| TransportError::BadUrl(e.to_string()))?;
+        let resp = conn
+            .send_request(req)
+            .await
+            .map_err(|e| TransportError::Io(e.to_string()))?;
+        let status = resp.status();
+        let body = http_body_util::Limited::new(resp.into_body(), 1 << 20)
+            .collect()
+            .await
+            .map_err(|e| TransportError::Io(e.to_string()))?
+            .to_bytes();
+        Ok((status, body))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| TransportError::Timeout(timeout))?
+}

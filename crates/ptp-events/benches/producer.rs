@@ -34,31 +34,51 @@ impl Consumers {
         }
     }
 
-    /// A consumer endpoint answering 204 after `delay`; records (receipt time, body).
+    /// A consumer endpoint answering 204 after `delay`; records (receipt time, body). A lean
+    /// hyper server (HTTP/1.1 keep-alive), so that the consumers' own cost weighs little in the
+    /// measurement.
     fn start(&self, delay: Duration) -> (String, Log) {
         let log: Log = Arc::default();
-        let l = log.clone();
         let listener = self
             .rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new().route(
-            "/event",
-            axum::routing::post(move |body: Bytes| {
+        let l = log.clone();
+        self.rt.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let _ = stream.set_nodelay(true);
                 let l = l.clone();
-                async move {
-                    let now = Instant::now();
-                    if !delay.is_zero() {
-                        tokio::time::sleep(delay).await;
-                    }
-                    l.lock().unwrap().push((now, body));
-                    axum::http::StatusCode::NO_CONTENT
-                }
-            }),
-        );
-        self.rt
-            .spawn(async move { axum::serve(listener, app).await.unwrap() });
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let l = l.clone();
+                            async move {
+                                let body = http_body_util::BodyExt::collect(req.into_body())
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                let now = Instant::now();
+                                if !delay.is_zero() {
+                                    tokio::time::sleep(delay).await;
+                                }
+                                l.lock().unwrap().push((now, body));
+                                let mut resp =
+                                    hyper::Response::new(http_body_util::Empty::<Bytes>::new());
+                                *resp.status_mut() = hyper::StatusCode::NO_CONTENT;
+                                Ok::<_, std::convert::Infallible>(resp)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
         (format!("http://{addr}/event"), log)
     }
 }

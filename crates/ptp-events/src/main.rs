@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod producer;
+mod replay;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -21,7 +22,10 @@ struct Cli {
 enum Command {
     /// Run the producer: the REST API v2 on --api-port, /metrics on --metrics-addr, durable
     /// subscriptions under --store-path, events delivered to every subscriber.
-    Proxy(producer::ProxyArgs),
+    Proxy(Box<producer::ProxyArgs>),
+    /// Replay a linuxptp-daemon log (a file, or - for stdin) through the state engine and print
+    /// the events it produces as JSON lines, with the log's own timestamps.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -60,7 +64,8 @@ fn main() -> std::process::ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Proxy(args) => producer::run(args).await,
+            Command::Proxy(args) => producer::run(*args).await,
+            Command::Replay(args) => replay::run(args),
         }
     });
     match result {

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use proxy::{DeliveryConfig, Producer, ProducerConfig};
+use proxy::{DeliveryConfig, Ingest, IngestConfig, Producer, ProducerConfig};
+use ptp_state::EngineConfig;
 
 /// Flags and environment of the producer (names follow the Go `cloud-event-proxy`).
 #[derive(Args, Debug, Clone)]
@@ -54,6 +55,20 @@ pub struct ProxyArgs {
     /// Events queued per subscriber endpoint; when full, the oldest is dropped (and counted).
     #[arg(long, default_value_t = 1024)]
     pub queue_capacity: usize,
+    /// UNIX socket where linuxptp-daemon writes its lines ("off": in-process only).
+    #[arg(
+        long,
+        env = "EVENTS_SOCKET",
+        default_value = "/cloud-native/events.sock"
+    )]
+    pub socket: String,
+    /// The daemon's HTTP API (the Go daemon serves http://localhost:8081): on each socket
+    /// connection /emit-logs asks for a state replay and /port-aliases gives interface aliases.
+    #[arg(long, env = "DAEMON_API")]
+    pub daemon_api: Option<url::Url>,
+    /// A process that comes back within this time after going down causes no state change (ms).
+    #[arg(long, default_value_t = 5000)]
+    pub downtime_threshold_ms: u64,
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = proxy::api::DEFAULT_MAX_BODY)]
     pub max_body_bytes: usize,
@@ -130,11 +145,34 @@ impl ProxyArgs {
     }
 }
 
+impl ProxyArgs {
+    /// The ingest configuration these flags describe.
+    pub fn ingest(&self, node: &str) -> IngestConfig {
+        let mut engine = EngineConfig::new(node);
+        engine.downtime_threshold = Duration::from_millis(self.downtime_threshold_ms);
+        let mut cfg = IngestConfig::new(engine);
+        cfg.socket = match self.socket.trim() {
+            "" | "off" => None,
+            p => Some(PathBuf::from(p)),
+        };
+        cfg.daemon_api = self.daemon_api.clone().map(|mut u| {
+            if !u.path().ends_with('/') {
+                u.set_path(&format!("{}/", u.path()));
+            }
+            u
+        });
+        cfg
+    }
+}
+
 /// Runs the producer until SIGINT/SIGTERM.
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let cfg = args.config()?;
+    let ingest_cfg = args.ingest(&cfg.node_name);
     let producer = Producer::start(cfg).await?;
+    let ingest = Ingest::start(producer.hub.clone(), ingest_cfg).await?;
     producer.run_until(crate::shutdown_signal()).await;
+    ingest.stop();
     tracing::info!("producer stopped");
     Ok(())
 }

@@ -364,6 +364,12 @@ impl Engine {
         }
     }
 
+    /// Replaces the interface aliases (e.g. after the daemon's `/port-aliases` answered). Value
+    /// addresses of later changes use them.
+    pub fn set_aliases(&mut self, aliases: std::collections::HashMap<String, String>) {
+        self.ctx.aliases = aliases;
+    }
+
     /// The node name.
     pub fn node(&self) -> &str {
         &self.ctx.node

@@ -200,3 +200,46 @@ pub async fn assert_problem(resp: reqwest::Response, status: u16) -> String {
     let _ = path;
     body["detail"].as_str().unwrap().to_owned()
 }
+
+/// `promtool check metrics` must parse the text; its lint may only flag the Go names we keep.
+pub fn promtool_check(text: &str) {
+    use std::io::Write;
+    let Ok(mut child) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        if std::env::var_os("CI").is_some() {
+            panic!("promtool is not installed (Debian package prometheus); .ci/run installs it");
+        }
+        eprintln!("SKIPPED promtool check: promtool not installed (apt-get install prometheus)");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in report.lines().filter(|l| !l.trim().is_empty()) {
+        // Only the Go names we keep on purpose (DECISIONS.md): `_ns` units, a gauge named `_count`.
+        let expected = line.starts_with("openshift_ptp_")
+            && (line.contains("should not contain abbreviated units")
+                || line.contains("should not have \"_count\" suffix"));
+        assert!(expected, "promtool: {line}\nfull report:\n{report}");
+    }
+    // Exit code 3 means lint findings only; 1 would be a parse error.
+    assert_ne!(
+        out.status.code(),
+        Some(1),
+        "promtool could not parse:\n{report}"
+    );
+}

@@ -1,0 +1,378 @@
+//! Ingest: linuxptp-daemon lines in, state changes published to the [`Hub`].
+//!
+//! Lines arrive over the Go `linuxptp-daemon` socket protocol (newline-terminated text on a UNIX
+//! stream socket, default `/cloud-native/events.sock`, any number of daemon connections over
+//! time) or over an in-process channel (the all-in-one shape). One task owns the
+//! [`ptp_state::Engine`]: it feeds every line with the time it arrived, fires the engine's timers
+//! (holdover, process-down debounce) at their deadlines, and publishes each change. The same
+//! engine answers CurrentState and renders the `openshift_ptp_*` metrics, through
+//! [`StateSource`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use oran_api::{EventTime, Resource, Value};
+use ptp_state::{Change, Engine, EngineConfig};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::hub::{Hub, StateSource};
+
+/// The longest line accepted; longer ones are skipped (and counted), never buffered whole.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// How lines reach the producer.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// The engine's configuration (node, profiles, aliases, downtime threshold).
+    pub engine: EngineConfig,
+    /// The UNIX socket to listen on (`None`: in-process only).
+    pub socket: Option<PathBuf>,
+    /// The daemon's HTTP API (`http://localhost:8081` next to the Go daemon): on every new socket
+    /// connection `GET /emit-logs` asks it to replay the current state, and `GET /port-aliases`
+    /// gives the interface aliases. `None`: not asked.
+    pub daemon_api: Option<url::Url>,
+    /// Lines buffered between the readers and the engine (readers wait when it is full).
+    pub channel_capacity: usize,
+}
+
+impl IngestConfig {
+    /// In-process only, for `node`, with defaults.
+    pub fn new(engine: EngineConfig) -> Self {
+        IngestConfig {
+            engine,
+            socket: None,
+            daemon_api: None,
+            channel_capacity: 16 * 1024,
+        }
+    }
+}
+
+/// Why ingest could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The socket could not be bound.
+    #[error("cannot listen on the daemon socket {path}: {message}")]
+    Socket {
+        /// The socket path.
+        path: String,
+        /// What went wrong, and what to do.
+        message: String,
+    },
+}
+
+#[derive(Default)]
+struct Counters {
+    lines: AtomicU64,
+    oversized: AtomicU64,
+    connections: AtomicU64,
+    connections_open: AtomicU64,
+}
+
+/// The engine as the hub's [`StateSource`].
+struct EngineSource {
+    engine: Arc<Mutex<Engine>>,
+    counters: Arc<Counters>,
+}
+
+impl StateSource for EngineSource {
+    fn current(&self, resource: Resource) -> Option<Vec<Value>> {
+        self.engine.lock().expect("engine lock").current(resource)
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let engine = self.engine.lock().expect("engine lock");
+        engine.render_metrics(out);
+        let stats = engine.stats();
+        let (parsed, skipped) = (stats.parsed(), stats.skipped());
+        drop(engine);
+        let c = &self.counters;
+        let _ = write!(
+            out,
+            "# HELP cne_ingest_lines_total Daemon lines received, by how the state engine took them\n\
+             # TYPE cne_ingest_lines_total counter\n\
+             cne_ingest_lines_total{{result=\"parsed\"}} {parsed}\n\
+             cne_ingest_lines_total{{result=\"skipped\"}} {skipped}\n\
+             cne_ingest_lines_total{{result=\"oversized\"}} {}\n\
+             # HELP cne_ingest_connections_total Daemon socket connections accepted\n\
+             # TYPE cne_ingest_connections_total counter\n\
+             cne_ingest_connections_total {}\n\
+             # HELP cne_ingest_connections_open Daemon socket connections open now\n\
+             # TYPE cne_ingest_connections_open gauge\n\
+             cne_ingest_connections_open {}\n",
+            c.oversized.load(Ordering::Relaxed),
+            c.connections.load(Ordering::Relaxed),
+            c.connections_open.load(Ordering::Relaxed),
+        );
+    }
+}
+
+/// A handle to feed lines in-process. Cheap to clone.
+#[derive(Clone)]
+pub struct LineSender {
+    tx: mpsc::Sender<String>,
+    counters: Arc<Counters>,
+}
+
+impl LineSender {
+    /// Sends one line (without its newline); waits while the engine is behind. Returns `false`
+    /// once ingest has stopped.
+    pub async fn send(&self, line: impl Into<String>) -> bool {
+        self.counters.lines.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(line.into()).await.is_ok()
+    }
+}
+
+/// Running ingest.
+pub struct Ingest {
+    engine: Arc<Mutex<Engine>>,
+    sender: LineSender,
+    socket: Option<PathBuf>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Ingest {
+    /// Starts the engine task (and the socket listener when configured) and plugs the engine into
+    /// `hub` as its state source.
+    pub async fn start(hub: Arc<Hub>, cfg: IngestConfig) -> Result<Ingest, IngestError> {
+        let engine = Arc::new(Mutex::new(Engine::new(cfg.engine)));
+        let counters = Arc::new(Counters::default());
+        hub.set_state_source(Arc::new(EngineSource {
+            engine: engine.clone(),
+            counters: counters.clone(),
+        }));
+        let (tx, rx) = mpsc::channel(cfg.channel_capacity.max(1));
+        let sender = LineSender {
+            tx,
+            counters: counters.clone(),
+        };
+        let mut tasks = vec![tokio::spawn(run_engine(engine.clone(), hub, rx))];
+        if let Some(path) = &cfg.socket {
+            let listener = bind_socket(path).await?;
+            tracing::info!(socket = %path.display(), "listening for linuxptp-daemon lines");
+            tasks.push(tokio::spawn(accept(
+                listener,
+                sender.clone(),
+                cfg.daemon_api.clone(),
+                engine.clone(),
+            )));
+        }
+        Ok(Ingest {
+            engine,
+            sender,
+            socket: cfg.socket,
+            tasks,
+        })
+    }
+
+    /// The in-process line channel.
+    pub fn sender(&self) -> LineSender {
+        self.sender.clone()
+    }
+
+    /// Forwards every line of `rx` (e.g. the daemon's in-process channel) into the engine.
+    pub fn attach(&mut self, mut rx: mpsc::Receiver<String>) {
+        let sender = self.sender.clone();
+        self.tasks.push(tokio::spawn(async move {
+            while let Some(line) = rx.recv().await {
+                if !sender.send(line).await {
+                    return;
+                }
+            }
+        }));
+    }
+
+    /// The engine (to learn profiles or aliases).
+    pub fn engine(&self) -> Arc<Mutex<Engine>> {
+        self.engine.clone()
+    }
+
+    /// Stops listening and removes the socket file.
+    pub fn stop(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+        if let Some(p) = self.socket {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Binds the socket; a stale socket file (nobody accepting) is replaced, a live one is an error.
+async fn bind_socket(path: &Path) -> Result<UnixListener, IngestError> {
+    let err = |message: String| IngestError::Socket {
+        path: path.display().to_string(),
+        message,
+    };
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    if path.exists() {
+        let live = tokio::time::timeout(Duration::from_millis(100), UnixStream::connect(path))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if live {
+            return Err(err(
+                "another process is already listening on it (a second producer?)".into(),
+            ));
+        }
+        std::fs::remove_file(path).map_err(|e| err(format!("cannot remove stale socket: {e}")))?;
+    }
+    UnixListener::bind(path).map_err(|e| err(e.to_string()))
+}
+
+async fn accept(
+    listener: UnixListener,
+    sender: LineSender,
+    daemon_api: Option<url::Url>,
+    engine: Arc<Mutex<Engine>>,
+) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "daemon socket accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let c = &sender.counters;
+        c.connections.fetch_add(1, Ordering::Relaxed);
+        c.connections_open.fetch_add(1, Ordering::Relaxed);
+        tracing::info!("daemon connected");
+        if let Some(api) = daemon_api.clone() {
+            let engine = engine.clone();
+            tokio::spawn(async move { ask_daemon(api, engine).await });
+        }
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            read_lines(stream, &sender).await;
+            sender
+                .counters
+                .connections_open
+                .fetch_sub(1, Ordering::Relaxed);
+            tracing::info!("daemon disconnected");
+        });
+    }
+}
+
+/// Reads newline-terminated lines; a line longer than [`MAX_LINE`] is skipped to its newline
+/// without being buffered whole.
+async fn read_lines(stream: UnixStream, sender: &LineSender) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    let mut line: Vec<u8> = Vec::with_capacity(256);
+    let mut oversized = false;
+    loop {
+        let buf = match reader.fill_buf().await {
+            Ok([]) => break,
+            Ok(b) => b,
+            Err(e) => {
+                tracing::debug!(error = %e, "daemon socket read failed");
+                break;
+            }
+        };
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if !oversized {
+            if line.len() + chunk.len() > MAX_LINE {
+                oversized = true;
+                line.clear();
+            } else {
+                line.extend_from_slice(chunk);
+            }
+        }
+        let used = done.unwrap_or(buf.len());
+        reader.consume(used);
+        if done.is_some() {
+            if oversized {
+                sender.counters.oversized.fetch_add(1, Ordering::Relaxed);
+            } else {
+                let text = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(&line));
+                if !sender.send(text.into_owned()).await {
+                    return;
+                }
+            }
+            line.clear();
+            oversized = false;
+        }
+    }
+}
+
+/// Asks the daemon for its interface aliases and a replay of the current state.
+async fn ask_daemon(api: url::Url, engine: Arc<Mutex<Engine>>) {
+    if let Ok(u) = api.join("port-aliases") {
+        match crate::sender::get(&u, Duration::from_secs(2)).await {
+            Ok((status, body)) if status.is_success() => {
+                match serde_json::from_slice::<HashMap<String, String>>(&body) {
+                    Ok(aliases) => {
+                        tracing::info!(count = aliases.len(), "interface aliases from the daemon");
+                        engine.lock().expect("engine lock").set_aliases(aliases);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "daemon /port-aliases is not a JSON object")
+                    }
+                }
+            }
+            Ok((status, _)) => {
+                tracing::warn!(status = status.as_u16(), "daemon /port-aliases failed")
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "daemon /port-aliases unavailable; raw interface names are used")
+            }
+        }
+    }
+    if let Ok(u) = api.join("emit-logs") {
+        match crate::sender::get(&u, Duration::from_secs(5)).await {
+            Ok((status, _)) if status.is_success() => {
+                tracing::info!("asked the daemon to replay its state")
+            }
+            Ok((status, _)) => tracing::warn!(status = status.as_u16(), "daemon /emit-logs failed"),
+            Err(e) => tracing::warn!(error = %e, "daemon /emit-logs unavailable"),
+        }
+    }
+}
+
+async fn run_engine(engine: Arc<Mutex<Engine>>, hub: Arc<Hub>, mut rx: mpsc::Receiver<String>) {
+    let start = Instant::now();
+    let now = || start.elapsed().as_nanos() as u64;
+    let mut changes: Vec<Change> = Vec::new();
+    let mut batch: Vec<String> = Vec::with_capacity(256);
+    loop {
+        let deadline = engine.lock().expect("engine lock").next_deadline();
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until((start + Duration::from_nanos(d)).into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            n = rx.recv_many(&mut batch, 256) => {
+                if n == 0 {
+                    return;
+                }
+                let t = now();
+                let mut e = engine.lock().expect("engine lock");
+                for line in batch.drain(..) {
+                    e.feed(&line, t, &mut changes);
+                }
+            }
+            () = sleep => {
+                engine.lock().expect("engine lock").tick(now(), &mut changes);
+            }
+        }
+        for c in changes.drain(..) {
+            hub.publish(c.resource, c.values, EventTime::now());
+        }
+    }
+}

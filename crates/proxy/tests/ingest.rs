@@ -1,0 +1,207 @@
+//! End to end over the real UNIX socket: linuxptp-daemon lines written into the socket reach a
+//! subscribed consumer as the Go producer's CloudEvents; CurrentState and metrics agree.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use proxy::{Ingest, IngestConfig};
+use ptp_state::EngineConfig;
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+
+fn ingest_config(socket: &std::path::Path) -> IngestConfig {
+    let mut engine = EngineConfig::new(NODE);
+    engine.default_thresholds.hold_over_timeout = Duration::from_millis(800);
+    let mut cfg = IngestConfig::new(engine);
+    cfg.socket = Some(socket.to_path_buf());
+    cfg
+}
+
+async fn write_lines(s: &mut UnixStream, lines: &[&str]) {
+    for l in lines {
+        s.write_all(l.as_bytes()).await.unwrap();
+        s.write_all(b"\n").await.unwrap();
+    }
+    s.flush().await.unwrap();
+}
+
+fn summary(ev: &oran_api::CloudEvent) -> String {
+    let v: Vec<&str> = ev.data.values.iter().map(|v| v.value.as_str()).collect();
+    format!("{} {}", ev.source.rsplit('/').next().unwrap(), v.join(" "))
+}
+
+#[tokio::test]
+async fn socket_lines_become_events_current_state_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("events.sock");
+    let p = producer(&dir.path().join("store")).await;
+    let ingest = Ingest::start(p.hub.clone(), ingest_config(&socket))
+        .await
+        .unwrap();
+    let c = Consumer::start(Behaviour::Ok).await;
+    assert_eq!(
+        subscribe(&p, "/cluster/node/node1/sync", &c.url)
+            .await
+            .status(),
+        201
+    );
+    let initial = c.count();
+    assert_eq!(initial, 7, "placeholders while there is no data");
+
+    let mut daemon = UnixStream::connect(&socket).await.unwrap();
+    write_lines(
+        &mut daemon,
+        &[
+            "ptp4l[1000.100]: [ptp4l.0.config] port 1 (ens1f0): UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED",
+            "ptp4l[1000.200]: [ptp4l.0.config] master offset -5 s2 freq -1234 path delay 500",
+            "phc2sys[1000.300]: [ptp4l.0.config] CLOCK_REALTIME phc offset 3 s2 freq -100 delay 600",
+            "ptp4l[1000.400]: [ptp4l.0.config] CLOCK_CLASS_CHANGE 6.000000",
+            "this line means nothing to anyone",
+        ],
+    )
+    .await;
+    let events = c.wait_for(initial + 4, Duration::from_secs(5)).await;
+    let got: Vec<String> = events[initial..].iter().map(summary).collect();
+    assert_eq!(
+        got,
+        [
+            "lock-state LOCKED -5",
+            "sync-state LOCKED",
+            "os-clock-sync-state LOCKED 3",
+            "clock-class 6"
+        ]
+    );
+    let lock = &events[initial];
+    assert_eq!(lock.event_type, "event.sync.ptp-status.ptp-state-change");
+    assert_eq!(
+        lock.data.values[0].resource_address,
+        "/cluster/node/node1/ens1f0/master"
+    );
+    let os = &events[initial + 2];
+    assert_eq!(
+        os.data.values[0].resource_address,
+        "/cluster/node/node1/CLOCK_REALTIME"
+    );
+
+    // Offsets alone publish nothing, but CurrentState carries the latest one.
+    write_lines(
+        &mut daemon,
+        &["ptp4l[1001.200]: [ptp4l.0.config] master offset 7 s2 freq -1234 path delay 500"],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(c.count(), initial + 4);
+    let cs: oran_api::CloudEvent = client()
+        .get(url(
+            &p,
+            "/cluster/node/node1/sync/ptp-status/lock-state/CurrentState",
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary(&cs), "lock-state LOCKED 7");
+
+    // The SLAVE port faults: HOLDOVER now, FREERUN when holdOverTimeout (0.8 s) runs out.
+    write_lines(&mut daemon, &["ptp4l[1002.000]: [ptp4l.0.config:5] port 1 (ens1f0): SLAVE to FAULTY on FAULT_DETECTED (FT_UNSPECIFIED)"]).await;
+    let events = c.wait_for(initial + 8, Duration::from_secs(5)).await;
+    let got: Vec<String> = events[initial + 4..].iter().map(summary).collect();
+    assert_eq!(
+        got,
+        [
+            "lock-state HOLDOVER 7",
+            "sync-state HOLDOVER",
+            "lock-state FREERUN 7",
+            "sync-state FREERUN",
+        ]
+    );
+
+    // The daemon reconnects (a new connection); an oversized line is skipped, not fatal.
+    drop(daemon);
+    let mut daemon = UnixStream::connect(&socket).await.unwrap();
+    let huge = "x".repeat(200 * 1024);
+    write_lines(
+        &mut daemon,
+        &[
+            &huge,
+            "ptp4l[1003.000]: [ptp4l.0.config:5] port 1 (ens1f0): UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED",
+            "ptp4l[1003.100]: [ptp4l.0.config] master offset 4 s2 freq -1234 path delay 500",
+        ],
+    )
+    .await;
+    let events = c.wait_for(initial + 10, Duration::from_secs(5)).await;
+    let got: Vec<String> = events[initial + 8..].iter().map(summary).collect();
+    assert_eq!(got, ["lock-state LOCKED 4", "sync-state LOCKED"]);
+
+    let metrics = client()
+        .get(format!("http://{}/metrics", p.metrics_addr.unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "openshift_ptp_clock_state{iface=\"ens1f0\",node=\"node1\",process=\"ptp4l\"} 1",
+        "openshift_ptp_offset_ns{from=\"master\",iface=\"ens1f0\",node=\"node1\",process=\"ptp4l\"} 4",
+        "cne_ingest_lines_total{result=\"oversized\"} 1",
+        "cne_ingest_lines_total{result=\"skipped\"} 1",
+        "cne_ingest_connections_total 2",
+        "cne_api_events_published{address=\"/sync/ptp-status/lock-state\",status=\"success\"} 4",
+    ] {
+        assert!(metrics.contains(want), "missing {want:?} in\n{metrics}");
+    }
+    promtool_check(&metrics);
+    ingest.stop();
+    assert!(!socket.exists(), "socket removed on stop");
+}
+
+#[tokio::test]
+async fn a_live_socket_is_not_stolen_and_a_stale_one_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("events.sock");
+    let p = producer(&dir.path().join("store")).await;
+    let first = Ingest::start(p.hub.clone(), ingest_config(&socket))
+        .await
+        .unwrap();
+    let err = Ingest::start(p.hub.clone(), ingest_config(&socket))
+        .await
+        .err()
+        .expect("second listener refused");
+    assert!(err.to_string().contains("already listening"), "{err}");
+    first.stop();
+    // A stale socket file (nobody listening) is replaced.
+    let stale = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    drop(stale);
+    assert!(socket.exists());
+    let second = Ingest::start(p.hub.clone(), ingest_config(&socket))
+        .await
+        .unwrap();
+    second.stop();
+}
+
+#[tokio::test]
+async fn in_process_channel_feeds_the_same_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = producer(dir.path()).await;
+    let mut ingest = Ingest::start(p.hub.clone(), IngestConfig::new(EngineConfig::new(NODE)))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    ingest.attach(rx);
+    let c = Consumer::start(Behaviour::Ok).await;
+    assert_eq!(subscribe(&p, &lock_state(), &c.url).await.status(), 201);
+    for l in [
+        "ptp4l[1.0]: [ptp4l.0.config] port 1 (ens1f0): UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED",
+        "ptp4l[1.1]: [ptp4l.0.config] master offset 1 s2 freq 0 path delay 500",
+    ] {
+        tx.send(l.to_owned()).await.unwrap();
+    }
+    let events = c.wait_for(2, Duration::from_secs(5)).await;
+    assert_eq!(summary(&events[1]), "lock-state LOCKED 1");
+    ingest.stop();
+}
