@@ -707,6 +707,8 @@ async fn deliver(hub: std::sync::Weak<Hub>, ep: Arc<Endpoint>) {
         }
     };
     let mut failures: u32 = 0;
+    // `cne_events_received{type,status}` handles per resource: (success, failed).
+    let mut counters: [Option<(prometheus::Gauge, prometheus::Gauge)>; 7] = Default::default();
     while let Some(event) = ep.next().await {
         let Some(h) = hub.upgrade() else { return };
         let mut attempt = 0;
@@ -723,7 +725,16 @@ async fn deliver(hub: std::sync::Weak<Hub>, ep: Arc<Endpoint>) {
                 }
             }
         };
-        let address = h.addresses[event.resource.index()].as_str();
+        let (success, failed) = counters[event.resource.index()]
+            .get_or_insert_with(|| {
+                let address = h.addresses[event.resource.index()].as_str();
+                let c = &h.metrics.events_received;
+                (
+                    c.with_label_values(&[address, "success"]),
+                    c.with_label_values(&[address, "failed"]),
+                )
+            })
+            .clone();
         match answered {
             Ok(status) => {
                 failures = 0;
@@ -734,17 +745,11 @@ async fn deliver(hub: std::sync::Weak<Hub>, ep: Arc<Endpoint>) {
                 if !ok {
                     tracing::warn!(endpoint = %ep.uri, status = status.as_u16(), "posting event returned invalid status");
                 }
-                h.metrics
-                    .events_received
-                    .with_label_values(&[address, if ok { "success" } else { "failed" }])
-                    .inc();
+                if ok { success.inc() } else { failed.inc() }
             }
             Err(e) => {
                 failures += 1;
-                h.metrics
-                    .events_received
-                    .with_label_values(&[address, "failed"])
-                    .inc();
+                failed.inc();
                 tracing::warn!(
                     endpoint = %ep.uri,
                     error = %e,

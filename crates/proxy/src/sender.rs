@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, StatusCode, Uri, header};
+use std::pin::Pin;
+
+use http::{Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -27,12 +29,16 @@ pub enum TransportError {
     Timeout(Duration),
 }
 
-/// A lazily (re)connected HTTP/1.1 connection to one endpoint.
+type Connection = hyper::client::conn::http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
+
+/// A lazily (re)connected HTTP/1.1 connection to one endpoint. The connection is driven by the
+/// task that sends (no task per connection): between exchanges nothing needs to run, and a
+/// connection the server closed meanwhile is noticed on the next exchange and replaced.
 pub struct Sender {
     uri: Uri,
     authority: String,
     path: String,
-    conn: Option<SendRequest<Full<Bytes>>>,
+    conn: Option<(SendRequest<Full<Bytes>>, Pin<Box<Connection>>)>,
 }
 
 impl Sender {
@@ -76,8 +82,8 @@ impl Sender {
         body: Bytes,
         timeout: Duration,
     ) -> Result<StatusCode, TransportError> {
-        match tokio::time::timeout(timeout, self.exchange(body)).await {
-            Ok(Ok(status)) => Ok(status),
+        match tokio::time::timeout(timeout, self.exchange(Method::POST, body)).await {
+            Ok(Ok((status, _))) => Ok(status),
             Ok(Err(e)) => {
                 self.conn = None;
                 Err(e)
@@ -89,28 +95,33 @@ impl Sender {
         }
     }
 
-    async fn exchange(&mut self, body: Bytes) -> Result<StatusCode, TransportError> {
-        let reused = self.conn.as_ref().is_some_and(|c| !c.is_closed());
+    async fn exchange(
+        &mut self,
+        method: Method,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), TransportError> {
+        let reused = self.conn.is_some();
         if !reused {
             self.conn = Some(self.connect().await?);
         }
-        let result = self.send(body.clone()).await;
-        match result {
+        match self.send(method.clone(), body.clone()).await {
             // A kept-alive connection the server closed while idle: one fresh try.
             Err(TransportError::Io(_)) if reused => {
                 self.conn = Some(self.connect().await?);
-                self.send(body).await
+                self.send(method, body).await
             }
             other => other,
         }
     }
 
-    async fn send(&mut self, body: Bytes) -> Result<StatusCode, TransportError> {
-        let conn = self.conn.as_mut().expect("connected");
-        conn.ready()
-            .await
-            .map_err(|e| TransportError::Io(e.to_string()))?;
-        let req = Request::post(self.path.as_str())
+    async fn send(
+        &mut self,
+        method: Method,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), TransportError> {
+        let req = Request::builder()
+            .method(method)
+            .uri(self.path.as_str())
             .header(
                 header::HOST,
                 self.uri.authority().map(|a| a.as_str()).unwrap_or(""),
@@ -122,19 +133,45 @@ impl Sender {
             )
             .body(Full::new(body))
             .map_err(|e| TransportError::BadUrl(e.to_string()))?;
-        let resp = conn
-            .send_request(req)
-            .await
-            .map_err(|e| TransportError::Io(e.to_string()))?;
-        let status = resp.status();
-        resp.into_body()
-            .collect()
-            .await
-            .map_err(|e| TransportError::Io(e.to_string()))?;
-        Ok(status)
+        let (sender, conn) = self.conn.as_mut().expect("connected");
+        let result = {
+            let exchange = async {
+                sender
+                    .ready()
+                    .await
+                    .map_err(|e| TransportError::Io(e.to_string()))?;
+                let resp = sender
+                    .send_request(req)
+                    .await
+                    .map_err(|e| TransportError::Io(e.to_string()))?;
+                let status = resp.status();
+                let body = http_body_util::Limited::new(resp.into_body(), 1 << 20)
+                    .collect()
+                    .await
+                    .map_err(|e| TransportError::Io(e.to_string()))?
+                    .to_bytes();
+                Ok((status, body))
+            };
+            tokio::pin!(exchange);
+            // Drive the connection while the exchange runs; if it ends first the server closed it.
+            tokio::select! {
+                biased;
+                r = &mut exchange => r,
+                r = conn.as_mut() => Err(TransportError::Io(match r {
+                    Ok(()) => "connection closed by the endpoint".to_owned(),
+                    Err(e) => e.to_string(),
+                })),
+            }
+        };
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+    async fn connect(
+        &self,
+    ) -> Result<(SendRequest<Full<Bytes>>, Pin<Box<Connection>>), TransportError> {
         let stream = TcpStream::connect(self.authority.as_str())
             .await
             .map_err(|e| TransportError::Connect(e.to_string()))?;
@@ -142,41 +179,14 @@ impl Sender {
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| TransportError::Connect(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(sender)
+        Ok((sender, Box::pin(conn)))
     }
 }
 
 /// A one-off `GET` on a fresh connection: the status and the body (at most 1 MiB).
 pub async fn get(url: &url::Url, timeout: Duration) -> Result<(StatusCode, Bytes), TransportError> {
-    let s = Sender::new(url)?;
-    let exchange = async {
-        let mut conn = s.connect().await?;
-        conn.ready()
-            .await
-            .map_err(|e| TransportError::Io(e.to_string()))?;
-        let req = Request::get(s.path.as_str())
-            .header(
-                header::HOST,
-                s.uri.authority().map(|a| a.as_str()).unwrap_or(""),
-            )
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| TransportError::BadUrl(e.to_string()))?;
-        let resp = conn
-            .send_request(req)
-            .await
-            .map_err(|e| TransportError::Io(e.to_string()))?;
-        let status = resp.status();
-        let body = http_body_util::Limited::new(resp.into_body(), 1 << 20)
-            .collect()
-            .await
-            .map_err(|e| TransportError::Io(e.to_string()))?
-            .to_bytes();
-        Ok((status, body))
-    };
-    tokio::time::timeout(timeout, exchange)
+    let mut s = Sender::new(url)?;
+    tokio::time::timeout(timeout, s.exchange(Method::GET, Bytes::new()))
         .await
         .map_err(|_| TransportError::Timeout(timeout))?
 }

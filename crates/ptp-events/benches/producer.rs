@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use oran_api::{EventTime, Resource, Value};
-use proxy::{DeliveryConfig, Producer, ProducerConfig};
+use std::io::Write;
+
+use proxy::{DeliveryConfig, Ingest, IngestConfig, Producer, ProducerConfig};
+use ptp_state::EngineConfig;
 
 type Log = Arc<Mutex<Vec<(Instant, Bytes)>>>;
 
@@ -141,15 +144,52 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-/// Publishes `flips` events at `rate`/s and returns the sorted latencies (ms) over `healthy`.
-fn run_flips(
-    rt: &tokio::runtime::Runtime,
-    producer: &Producer,
-    healthy: &[Log],
-    flips: usize,
-    rate: f64,
-) -> Vec<f64> {
-    let base = 1_000_000i64;
+/// The producer with its socket ingest, and the "daemon" end of the socket.
+struct Rig {
+    rt: tokio::runtime::Runtime,
+    producer: Producer,
+    daemon: std::os::unix::net::UnixStream,
+    _ingest: Ingest,
+    _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = producer_rt();
+        let producer = rt
+            .block_on(Producer::start(config(&dir.path().join("store"))))
+            .unwrap();
+        let socket = dir.path().join("events.sock");
+        let mut cfg = IngestConfig::new(EngineConfig::new("node1"));
+        cfg.socket = Some(socket.clone());
+        let ingest = rt
+            .block_on(Ingest::start(producer.hub.clone(), cfg))
+            .unwrap();
+        let mut daemon = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        // Preamble: the slave port and a first locked sample (lock-state LOCKED).
+        daemon
+            .write_all(b"ptp4l[1000.000]: [ptp4l.0.config] port 1 (ens1f0): UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED\nptp4l[1000.001]: [ptp4l.0.config] master offset -5 s2 freq -1234 path delay 500\n")
+            .unwrap();
+        Rig {
+            rt,
+            producer,
+            daemon,
+            _ingest: ingest,
+            _dir: dir,
+        }
+    }
+
+    fn stop(self) {
+        self.rt.block_on(self.producer.stop());
+    }
+}
+
+/// Writes `flips` daemon lines into the socket at `rate`/s, each alternately outside (FREERUN)
+/// and inside (LOCKED) the +-100 ns thresholds, so that each makes a lock-state event (and a
+/// sync-state event), and returns the sorted latencies (ms) from the line's `write()` to the
+/// consumer's receipt over `healthy` (subscribed to lock-state: the k-th event is flip k).
+fn run_flips(rig: &mut Rig, healthy: &[Log], flips: usize, rate: f64) -> Vec<f64> {
     let mut sent = Vec::with_capacity(flips);
     let start = Instant::now();
     for k in 0..flips {
@@ -157,12 +197,18 @@ fn run_flips(
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let at = Instant::now();
-        producer.hub.publish(
-            Resource::LockState,
-            values(base + k as i64),
-            EventTime::now(),
+        let offset = if k % 2 == 0 {
+            1000 + k as i64
+        } else {
+            (k % 199) as i64 - 99
+        };
+        let line = format!(
+            "ptp4l[{}.{:03}]: [ptp4l.0.config] master offset {offset} s2 freq -1234 path delay 500\n",
+            1001 + k / 1000,
+            k % 1000
         );
+        let at = Instant::now();
+        rig.daemon.write_all(line.as_bytes()).unwrap();
         sent.push(at);
     }
     // Wait for every healthy consumer to have every event (bounded).
@@ -172,19 +218,16 @@ fn run_flips(
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    let _ = rt;
     let mut lat = Vec::new();
     let mut missing = 0;
     for log in healthy {
         let log = log.lock().unwrap();
         missing += flips.saturating_sub(log.len());
-        for (at, body) in log.iter() {
+        for (i, (at, body)) in log.iter().enumerate().take(flips) {
             let ev = oran_api::CloudEvent::from_json(body).unwrap();
-            let k: i64 = ev.data.values[1].value.parse().unwrap();
-            if k >= base {
-                let i = (k - base) as usize;
-                lat.push(at.duration_since(sent[i]).as_secs_f64() * 1e3);
-            }
+            let want = if i % 2 == 0 { "FREERUN" } else { "LOCKED" };
+            assert_eq!(ev.data.values[0].value, want, "event {i} out of order");
+            lat.push(at.duration_since(sent[i]).as_secs_f64() * 1e3);
         }
     }
     assert_eq!(missing, 0, "events missing at healthy consumers");
@@ -193,51 +236,83 @@ fn run_flips(
 }
 
 fn latency(subscribers: usize, flips: usize, rate: f64) {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = producer_rt();
+    let mut rig = Rig::new();
     let consumers = Consumers::new();
-    let producer = rt.block_on(Producer::start(config(dir.path()))).unwrap();
     let client = reqwest::Client::new();
     let mut logs = Vec::new();
     for _ in 0..subscribers {
         let (url, log) = consumers.start(Duration::ZERO);
-        subscribe(&rt, producer.api_addr, &url, &client);
-        log.lock().unwrap().clear();
+        subscribe(&rig.rt, rig.producer.api_addr, &url, &client);
         logs.push(log);
     }
-    // Warm-up: open the keep-alive connections.
-    producer
-        .hub
-        .publish(Resource::LockState, values(0), EventTime::now());
-    std::thread::sleep(Duration::from_millis(500));
+    // Let initial notifications settle, then measure from a clean log.
+    std::thread::sleep(Duration::from_millis(300));
     for l in &logs {
         l.lock().unwrap().clear();
     }
     let cpu0 = cpu_seconds();
-    let lat = run_flips(&rt, &producer, &logs, flips, rate);
+    let lat = run_flips(&mut rig, &logs, flips, rate);
     let cpu = cpu_seconds() - cpu0;
     println!(
-        "latency subscribers={subscribers:<5} flips={flips} rate={rate}/s  p50={:.3} ms  p99={:.3} ms  max={:.3} ms  (n={}, process CPU {:.1} ms/event incl. consumers)",
+        "latency subscribers={subscribers:<5} flips={flips} rate={rate}/s  p50={:.3} ms  p99={:.3} ms  max={:.3} ms  (n={}, process CPU {:.2} ms/flip incl. consumers)",
         percentile(&lat, 50.0),
         percentile(&lat, 99.0),
         lat.last().copied().unwrap_or(f64::NAN),
         lat.len(),
         cpu * 1e3 / flips as f64
     );
-    rt.block_on(producer.stop());
+    rig.stop();
+}
+
+/// An endpoint that answers one POST (the initial notification) with 204, then stops listening:
+/// every later connection is refused.
+fn dead_after_one() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Read the headers and the Content-Length body.
+        loop {
+            let n = conn.read(&mut chunk).unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some(h) = text.find("\r\n\r\n") {
+                let len: usize = text[..h]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= h + 4 + len {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        conn.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        drop(conn);
+        drop(listener);
+    });
+    format!("http://{addr}/event")
 }
 
 fn isolation() {
     for with_bad in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = producer_rt();
+        let mut rig = Rig::new();
         let consumers = Consumers::new();
-        let producer = rt.block_on(Producer::start(config(dir.path()))).unwrap();
         let client = reqwest::Client::new();
         let mut logs = Vec::new();
         for _ in 0..10 {
             let (url, log) = consumers.start(Duration::ZERO);
-            subscribe(&rt, producer.api_addr, &url, &client);
+            subscribe(&rig.rt, rig.producer.api_addr, &url, &client);
             logs.push(log);
         }
         let mut keep = Vec::new();
@@ -246,29 +321,15 @@ fn isolation() {
             // 2 s initial-notification timeout allows).
             let (slow_url, slow_log) = consumers.start(Duration::from_millis(1500));
             keep.push(slow_log);
-            subscribe(&rt, producer.api_addr, &slow_url, &client);
-            // One dead: answers the initial notification, then its listener is gone.
-            let dead = rt
-                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-                .unwrap();
-            let dead_addr = dead.local_addr().unwrap();
-            let app = axum::Router::new().route(
-                "/event",
-                axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }),
-            );
-            let h = rt.spawn(async move { axum::serve(dead, app).await.unwrap() });
-            subscribe(
-                &rt,
-                producer.api_addr,
-                &format!("http://{dead_addr}/event"),
-                &client,
-            );
-            h.abort();
+            subscribe(&rig.rt, rig.producer.api_addr, &slow_url, &client);
+            // One dead: answers the initial notification, then refuses connections.
+            subscribe(&rig.rt, rig.producer.api_addr, &dead_after_one(), &client);
         }
+        std::thread::sleep(Duration::from_millis(300));
         for l in &logs {
             l.lock().unwrap().clear();
         }
-        let lat = run_flips(&rt, &producer, &logs, 200, 20.0);
+        let lat = run_flips(&mut rig, &logs, 200, 20.0);
         println!(
             "isolation 10 healthy{}  healthy p50={:.3} ms  p99={:.3} ms  max={:.3} ms  (n={})",
             if with_bad {
@@ -281,7 +342,7 @@ fn isolation() {
             lat.last().copied().unwrap_or(f64::NAN),
             lat.len()
         );
-        rt.block_on(producer.stop());
+        rig.stop();
     }
 }
 
