@@ -30,6 +30,8 @@ pub enum TransportError {
 }
 
 type Connection = hyper::client::conn::http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
+/// A live connection: the request half and the connection future that drives it.
+type Live = (SendRequest<Full<Bytes>>, Pin<Box<Connection>>);
 
 /// A lazily (re)connected HTTP/1.1 connection to one endpoint. The connection is driven by the
 /// task that sends (no task per connection): between exchanges nothing needs to run, and a
@@ -38,7 +40,7 @@ pub struct Sender {
     uri: Uri,
     authority: String,
     path: String,
-    conn: Option<(SendRequest<Full<Bytes>>, Pin<Box<Connection>>)>,
+    conn: Option<Live>,
 }
 
 impl Sender {
@@ -169,9 +171,7 @@ impl Sender {
         result
     }
 
-    async fn connect(
-        &self,
-    ) -> Result<(SendRequest<Full<Bytes>>, Pin<Box<Connection>>), TransportError> {
+    async fn connect(&self) -> Result<Live, TransportError> {
         let stream = TcpStream::connect(self.authority.as_str())
             .await
             .map_err(|e| TransportError::Connect(e.to_string()))?;
