@@ -62,10 +62,7 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::new(dir, format!("cannot create directory: {e}")))?;
         let path = dir.join(STORE_FILE);
-        let db = Database::builder()
-            .set_cache_size(4 << 20)
-            .create(&path)
-            .map_err(|e| StoreError::new(&path, format!("cannot open: {e}")))?;
+        let db = open_db(&path).map_err(|e| StoreError::new(&path, format!("cannot open: {e}")))?;
         let loaded = load(&db).map_err(|e| StoreError::new(&path, format!("cannot load: {e}")))?;
         let (tx, rx) = mpsc::channel::<Request>();
         let thread_path = path.clone();
@@ -133,7 +130,12 @@ fn load(db: &Database) -> Result<Vec<SubscriptionInfo>, redb::Error> {
     Ok(out)
 }
 
+fn open_db(path: &Path) -> Result<Database, redb::DatabaseError> {
+    Database::builder().set_cache_size(4 << 20).create(path)
+}
+
 fn writer(db: Database, rx: mpsc::Receiver<Request>, path: PathBuf) {
+    let mut db = Some(db);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH
@@ -144,15 +146,33 @@ fn writer(db: Database, rx: mpsc::Receiver<Request>, path: PathBuf) {
                 Err(_) => break,
             }
         }
-        let close = batch
-            .last()
-            .and_then(|r| matches!(r.op, Op::Close).then_some(()));
-        let result = commit(&db, &batch).map_err(|e| StoreError::new(&path, e));
+        let close = batch.last().is_some_and(|r| matches!(r.op, Op::Close));
+        // After a failed write redb refuses further writes until reopened; reopen (which also
+        // recovers to the last committed state) before trying again.
+        if db.is_none() {
+            match open_db(&path) {
+                Ok(d) => {
+                    tracing::info!(path = %path.display(), "store reopened after a write failure");
+                    db = Some(d);
+                }
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "store cannot be reopened")
+                }
+            }
+        }
+        let result = match &db {
+            Some(d) => commit(d, &batch).map_err(|e| StoreError::new(&path, e)),
+            None => Err(StoreError::new(
+                &path,
+                "the store could not be reopened after a write failure",
+            )),
+        };
         if let Err(e) = &result {
             tracing::error!(error = %e, ops = batch.len(), "store write failed");
+            db = None;
         }
-        if close.is_some() {
-            drop(db);
+        if close {
+            drop(db.take());
             for r in batch {
                 let _ = r.done.send(result.clone());
             }
