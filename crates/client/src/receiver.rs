@@ -1,0 +1,246 @@
+//! The event receiver: the HTTP endpoint (EndpointUri) the producer POSTs events to.
+//!
+//! Three ways in, from the most to the least ready-made:
+//! - [`Receiver::bind`] listens on an address and calls your handler for every event;
+//! - [`router`] / [`router_at`] give an axum [`Router`] to merge into your own server;
+//! - [`crate::decode_event`] decodes a body for any other HTTP framework (answer 204 on success,
+//!   400 on error, 204 on an empty body).
+//!
+//! Every event is answered **204 No Content** after your handler returns: the producer insists
+//! on 204 (an initial notification answered otherwise fails the subscription), and a handler
+//! that takes long delays the next events to this endpoint (the producer times out after 2 s).
+//! An empty body (the Go producer's endpoint check) is answered 204 without calling the
+//! handler; an undecodable body is answered 400 with an `application/problem+json` message.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::event::{Event, decode_event};
+
+/// The path the reference consumer receives events on (`http://<addr>/event`).
+pub const DEFAULT_EVENT_PATH: &str = "/event";
+
+/// What the receiver calls for every event.
+///
+/// Implemented for every `Fn(Event) -> impl Future<Output = ()>` closure that is `Clone + Send +
+/// Sync + 'static`, and for [`ChannelHandler`].
+pub trait EventHandler: Clone + Send + Sync + 'static {
+    /// Handles one event; the producer gets its 204 when this returns.
+    fn handle(&self, event: Event) -> impl Future<Output = ()> + Send;
+}
+
+impl<F, Fut> EventHandler for F
+where
+    F: Fn(Event) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    fn handle(&self, event: Event) -> impl Future<Output = ()> + Send {
+        self(event)
+    }
+}
+
+/// An [`EventHandler`] that sends every event into a channel (see [`channel`]).
+#[derive(Debug, Clone)]
+pub struct ChannelHandler(mpsc::Sender<Event>);
+
+impl EventHandler for ChannelHandler {
+    async fn handle(&self, event: Event) {
+        // When the channel is full the producer waits for its 204: back-pressure, not loss.
+        if self.0.send(event).await.is_err() {
+            tracing::debug!("event receiver channel closed; event dropped");
+        }
+    }
+}
+
+/// A handler that forwards events into a bounded channel, and the channel's receiving end.
+///
+/// ```
+/// # async fn demo() -> std::io::Result<()> {
+/// let (handler, mut events) = ptp_events_client::receiver::channel(64);
+/// let receiver = ptp_events_client::Receiver::bind("127.0.0.1:0", handler).await?;
+/// # drop(receiver);
+/// while let Some(event) = events.recv().await {
+///     println!("{event}");
+/// }
+/// # Ok(()) }
+/// ```
+pub fn channel(capacity: usize) -> (ChannelHandler, mpsc::Receiver<Event>) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    (ChannelHandler(tx), rx)
+}
+
+/// An axum router that receives events on `POST /event`.
+pub fn router<H: EventHandler>(handler: H) -> Router {
+    router_at(DEFAULT_EVENT_PATH, handler)
+}
+
+/// An axum router that receives events on `POST <path>`.
+///
+/// ```
+/// use ptp_events_client::receiver;
+/// let app: axum::Router = receiver::router_at("/ptp/events", |event: ptp_events_client::Event| async move {
+///     println!("{:?} {:?}", event.resource(), event.sync_state());
+/// });
+/// # drop(app);
+/// ```
+pub fn router_at<H: EventHandler>(path: &str, handler: H) -> Router {
+    Router::new().route(
+        path,
+        axum::routing::post(move |body: Bytes| {
+            let handler = handler.clone();
+            async move { receive(&handler, &body).await }
+        }),
+    )
+}
+
+async fn receive<H: EventHandler>(handler: &H, body: &[u8]) -> Response {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    match decode_event(body) {
+        Ok(event) => {
+            handler.handle(event).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "rejected an undecodable event body");
+            let problem = serde_json::json!({
+                "type": "about:blank",
+                "title": "Bad Request",
+                "status": 400,
+                "detail": format!("not a PTP event: {e}"),
+            });
+            (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "application/problem+json")],
+                problem.to_string(),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A running event receiver (an HTTP server with the [`router`]).
+#[derive(Debug)]
+pub struct Receiver {
+    local_addr: SocketAddr,
+    path: String,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl Receiver {
+    /// Listens on `addr` (e.g. `"0.0.0.0:8989"`, `"127.0.0.1:0"`) and receives events on
+    /// `POST /event`.
+    pub async fn bind<A: ToSocketAddrs, H: EventHandler>(
+        addr: A,
+        handler: H,
+    ) -> io::Result<Receiver> {
+        Receiver::bind_at(addr, DEFAULT_EVENT_PATH, handler).await
+    }
+
+    /// Listens on `addr` and receives events on `POST <path>`.
+    pub async fn bind_at<A: ToSocketAddrs, H: EventHandler>(
+        addr: A,
+        path: &str,
+        handler: H,
+    ) -> io::Result<Receiver> {
+        let listener = TcpListener::bind(addr).await?;
+        Receiver::serve(listener, path, handler)
+    }
+
+    /// Serves on an already bound listener, receiving events on `POST <path>`.
+    pub fn serve<H: EventHandler>(
+        listener: TcpListener,
+        path: &str,
+        handler: H,
+    ) -> io::Result<Receiver> {
+        let local_addr = listener.local_addr()?;
+        let app = router_at(path, handler);
+        let (shutdown, mut rx) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+        Ok(Receiver {
+            local_addr,
+            path: path.to_owned(),
+            shutdown,
+            task,
+        })
+    }
+
+    /// The address actually bound (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://<local address><path>`, to use as EndpointUri when the producer runs on the same
+    /// host (an unspecified address such as `0.0.0.0` becomes `127.0.0.1`). In a pod, build the
+    /// EndpointUri from an address the producer can reach (pod IP or Service name) instead.
+    pub fn endpoint_uri(&self) -> String {
+        let mut addr = self.local_addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}{}", self.path)
+    }
+
+    /// Stops listening and waits for in-flight requests to finish.
+    pub async fn stop(self) -> io::Result<()> {
+        let _ = self.shutdown.send(true);
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(io::Error::other(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tower::ServiceExt;
+
+    async fn post(app: Router, body: &'static [u8]) -> (StatusCode, String) {
+        let req = axum::http::Request::post("/event")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let resp = app.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn answers_204_400_and_204_for_empty() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let app = router(move |e: Event| {
+            let s = s.clone();
+            async move { s.lock().unwrap().push(e.id().to_owned()) }
+        });
+        let ok = br#"{"specversion":"1.0","id":"a","source":"/sync/sync-status/sync-state","type":"event.sync.sync-status.synchronization-state-change","time":"2026-11-25T13:45:19Z","data":{"version":"1.0","values":[]}}"#;
+        assert_eq!(post(app.clone(), ok).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(post(app.clone(), b"").await.0, StatusCode::NO_CONTENT);
+        let (status, body) = post(app.clone(), b"{not json").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("not a PTP event"), "{body}");
+        assert_eq!(*seen.lock().unwrap(), ["a"]);
+    }
+}

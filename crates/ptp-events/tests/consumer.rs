@@ -1,0 +1,247 @@
+//! The `consumer` subcommand (the reference consumer) against in-test producers: its log says
+//! `created subscription`, `received event`, `Latency for the event`, `Got CurrentState`; it uses
+//! every publisher, re-subscribes after a publisher restart, and deletes its subscriptions at
+//! exit.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use oran_api::{EventTime, Resource, Value};
+use proxy::{DeliveryConfig, Producer, ProducerConfig};
+
+const NODE: &str = "node1";
+
+async fn producer_at(store: &Path, addr: &str) -> Producer {
+    Producer::start(ProducerConfig {
+        node_name: NODE.into(),
+        api_addr: addr.parse().unwrap(),
+        metrics_addr: None,
+        store_path: store.to_path_buf(),
+        uri_location_base: "http://localhost:9043".into(),
+        delivery: DeliveryConfig::default(),
+        max_body_bytes: proxy::api::DEFAULT_MAX_BODY,
+    })
+    .await
+    .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The consumer process with its stderr (the log) collected.
+struct Consumer {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Consumer {
+    /// Starts `ptp-events <extra> consumer ...` with ENABLE_STATUS_CHECK=true on a free port.
+    fn start(publishers: &[String], extra: &[&str]) -> Consumer {
+        let local = format!("127.0.0.1:{}", free_port());
+        Consumer::spawn(publishers, extra, &local, true)
+    }
+
+    fn spawn(publishers: &[String], extra: &[&str], local: &str, status_check: bool) -> Consumer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
+            .args(extra)
+            .arg("consumer")
+            .args(["--local-api-addr", local])
+            .arg("--http-event-publishers")
+            .arg(publishers.join(","))
+            .args(["--check-interval", "300ms", "--retry-interval", "100ms"])
+            .args(["--status-check-interval", "300ms"])
+            .env("NODE_NAME", NODE)
+            .env("ENABLE_STATUS_CHECK", status_check.to_string())
+            .env("LOG_LEVEL", "info")
+            .env_remove("LOG_FORMAT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Consumer { child, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.log().matches(needle).count()
+    }
+
+    /// Waits until `needle` appears `n` times in the log (panics with the log after 20 s).
+    async fn wait_for(&self, needle: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.count(needle) < n {
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not logged {n} times; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, then waits for the exit.
+    async fn terminate(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "consumer exited with {status}");
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("consumer did not exit on SIGTERM; log:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.log()
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_subscriptions(p: &Producer, n: usize, log: &Consumer) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while p.hub.list().len() != n {
+        assert!(
+            Instant::now() < deadline,
+            "producer {} has {} subscriptions, expected {n}; consumer log:\n{}",
+            p.api_addr,
+            p.hub.list().len(),
+            log.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn lock_values(state: &str, offset: i64) -> Vec<Value> {
+    let ra = format!("/cluster/node/{NODE}/ens1fx/master");
+    vec![
+        Value::notification(ra.clone(), state),
+        Value::metric(ra, offset),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_subscribes_on_every_publisher_receives_events_and_survives_a_restart() {
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let p1 = producer_at(d1.path(), "127.0.0.1:0").await;
+    let p2 = producer_at(d2.path(), "127.0.0.1:0").await;
+    let addr1: SocketAddr = p1.api_addr;
+    // One publisher as host:port, the other with http:// and a NODE_NAME token (which must not
+    // change it: the token is absent). Both are used.
+    let consumer = Consumer::start(&[addr1.to_string(), format!("http://{}", p2.api_addr)], &[]);
+
+    wait_subscriptions(&p1, 5, &consumer).await;
+    wait_subscriptions(&p2, 5, &consumer).await;
+    consumer.wait_for("created subscription", 10).await;
+    // Initial notifications: one per subscription.
+    consumer.wait_for("received event", 10).await;
+    consumer.wait_for("Latency for the event: ", 10).await;
+
+    p1.hub.publish(
+        Resource::LockState,
+        lock_values("LOCKED", -5),
+        EventTime::now(),
+    );
+    consumer.wait_for(r#""value":"LOCKED""#, 1).await;
+    consumer.wait_for("Got CurrentState: ", 1).await;
+    let log = consumer.log();
+    assert!(
+        log.contains(r#""source":"/sync/ptp-status/lock-state""#),
+        "{log}"
+    );
+    assert!(!log.contains("context deadline exceeded"));
+
+    // Publisher 1 restarts on the same port with an empty store: the consumer subscribes again.
+    p1.stop().await;
+    let d3 = tempfile::tempdir().unwrap();
+    let p1 = producer_at(d3.path(), &addr1.to_string()).await;
+    wait_subscriptions(&p1, 5, &consumer).await;
+    consumer.wait_for("created subscription", 15).await;
+    p1.hub.publish(
+        Resource::LockState,
+        lock_values("HOLDOVER", 9),
+        EventTime::now(),
+    );
+    consumer.wait_for(r#""value":"HOLDOVER""#, 1).await;
+
+    // At exit it deletes its own subscriptions.
+    let log = consumer.terminate().await;
+    assert!(log.contains("deleted subscription"), "{log}");
+    assert!(p1.hub.list().is_empty(), "{log}");
+    assert!(p2.hub.list().is_empty(), "{log}");
+    p1.stop().await;
+    p2.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_recovers_from_409_and_logs_json_with_the_global_flag() {
+    let d = tempfile::tempdir().unwrap();
+    let p = producer_at(d.path(), "127.0.0.1:0").await;
+    // A first consumer process subscribes, then dies without cleaning up (SIGKILL); a second
+    // one with the same EndpointUri gets 409 and recovers (delete all, subscribe again).
+    let port = free_port();
+    let local = format!("127.0.0.1:{port}");
+    let args = ["--log-format", "json"];
+    let mut first = Consumer::spawn(&[p.api_addr.to_string()], &args, &local, false);
+    wait_subscriptions(&p, 5, &first).await;
+    let _ = first.child.kill();
+    let _ = first.child.wait();
+    let before: Vec<String> = p
+        .hub
+        .list()
+        .into_iter()
+        .map(|s| s.subscription_id)
+        .collect();
+
+    let second = Consumer::spawn(&[p.api_addr.to_string()], &args, &local, false);
+    second.wait_for("created subscription", 5).await;
+    wait_subscriptions(&p, 5, &second).await;
+    let after: Vec<String> = p
+        .hub
+        .list()
+        .into_iter()
+        .map(|s| s.subscription_id)
+        .collect();
+    assert!(after.iter().all(|id| !before.contains(id)), "re-created");
+    let log = second.log();
+    assert!(log.contains("409"), "{log}");
+    // Every line is a JSON object.
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v.is_object());
+    }
+    drop(second);
+    p.stop().await;
+}
