@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use oran_api::{EventTime, Resource, Value};
 use std::io::Write;
 
 use proxy::{DeliveryConfig, Ingest, IngestConfig, Producer, ProducerConfig};
@@ -124,16 +123,6 @@ fn subscribe(
             .status()
     });
     assert_eq!(status, 201);
-}
-
-fn values(offset: i64) -> Vec<Value> {
-    let ra = "/cluster/node/node1/ens1fx/master";
-    let state = if (-100..100).contains(&offset) {
-        "LOCKED"
-    } else {
-        "FREERUN"
-    };
-    vec![Value::notification(ra, state), Value::metric(ra, offset)]
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

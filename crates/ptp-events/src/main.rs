@@ -1,6 +1,9 @@
 //! `ptp-events`: the PTP fast event notification framework in one binary.
 #![forbid(unsafe_code)]
 
+mod consumer;
+mod daemon;
+mod lab;
 mod producer;
 mod replay;
 
@@ -26,6 +29,16 @@ enum Command {
     /// Replay a linuxptp-daemon log (a file, or - for stdin) through the state engine and print
     /// the events it produces as JSON lines, with the log's own timestamps.
     Replay(replay::ReplayArgs),
+    /// Run the reference consumer: listen on --local-api-addr, subscribe to the node's PTP
+    /// resources on every --http-event-publishers, keep the subscriptions alive, log each event.
+    Consumer(Box<consumer::ConsumerArgs>),
+    /// Run the daemon: read PtpConfig profiles, render linuxptp configs, run and supervise
+    /// ptp4l/phc2sys/ts2phc, and send their output lines to the producer's socket.
+    Daemon(daemon::DaemonArgs),
+    /// The whole chain on one machine: a software PTP testbed (root and linuxptp) or a replayed
+    /// log, the producer on 127.0.0.1:9043, and a live view; `lab inject <fault>` from a second
+    /// terminal.
+    Lab(Box<lab::LabArgs>),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -36,10 +49,10 @@ enum LogFormat {
     Json,
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -51,7 +64,12 @@ fn init_logging(format: LogFormat) {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The lab prints its own view; its components log warnings only, unless LOG_LEVEL says more.
+    let default_level = match cli.command {
+        Command::Lab(_) => "warn",
+        _ => "info",
+    };
+    init_logging(cli.log_format, default_level);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,6 +84,9 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Proxy(args) => producer::run(*args).await,
             Command::Replay(args) => replay::run(args),
+            Command::Consumer(args) => consumer::run(*args).await,
+            Command::Daemon(args) => daemon::run(args).await,
+            Command::Lab(args) => lab::run(*args).await,
         }
     });
     match result {

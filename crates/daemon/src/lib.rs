@@ -1,0 +1,387 @@
+//! The PTP daemon: reads PtpConfig profiles, renders linuxptp configs, runs and supervises
+//! ptp4l / phc2sys / ts2phc, and hands every output line on, in the Go linuxptp-daemon's line
+//! protocol, to an in-process channel and/or a UNIX socket.
+//!
+//! * Profiles come from one file in any form [`ptp_config::load_profiles`] reads. The file is
+//!   polled every [`DaemonOptions::poll_interval`] (content compared); a change is validated
+//!   and rendered completely before any running process is touched. An invalid change is
+//!   logged with every field error and the running set is kept.
+//! * Applying: new configs are written to temporary files first; then every old process is
+//!   stopped (SIGTERM to its process group, SIGKILL after [`DaemonOptions::stop_grace`]), old
+//!   rendered configs and sockets are removed, the new configs are moved in place, `CMD
+//!   RESTART` is published, and the new processes start (phc2sys once its ptp4l or ts2phc
+//!   reported an offset below 1 s).
+//! * Each process: stdout and stderr read line by line by their own tasks (never blocked by
+//!   an outlet), the `:<level>` suffix removed as Go's `removeMessageSuffix`, `PTP_PROCESS_STATUS`
+//!   lines on up and down, restarts with [`RestartPolicy`] backoff.
+//! * Outlets ([`hub::Hub`]): the channel gets every line in order (`try_send`; a full channel
+//!   drops and counts); the socket client ([`socket`]) reconnects with backoff and replays the
+//!   current state followed by `CMD LIVE_START`.
+//!
+//! Not here: PHC/NIC discovery, plugins (e810 …), gpsd/ubxtool/dpll for T-GM, synce4l and
+//! chronyd, pmc clock-class polling, the `:8081` readiness / `/emit-logs` endpoints.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod backoff;
+pub mod hub;
+pub mod lines;
+pub mod socket;
+pub mod supervisor;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ptp_config::{NodeSelector, Plan, RenderOptions, split_config_name};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use backoff::{Backoff, RestartPolicy};
+pub use hub::{Hub, HubStats};
+pub use lines::{CMD_LIVE_START, CMD_RESTART, process_status_line, remove_message_suffix};
+pub use supervisor::{ProcessStatus, RunSettings};
+
+/// Everything the daemon needs. [`DaemonOptions::new`] fills in the defaults.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// This node (name and labels, for `spec.recommend`).
+    pub node: NodeSelector,
+    /// The profile file: a PtpConfig YAML, or the operator's `<profile dir>/<node name>`.
+    pub profile_file: PathBuf,
+    /// Rendering (run dir, binaries, chrt, leapfile).
+    pub render: RenderOptions,
+    /// Prepended to every command line (e.g. `["ip", "netns", "exec", "ns1"]`).
+    pub command_prefix: Vec<String>,
+    /// The producer's socket to dial (`/cloud-native/events.sock`); `None`: no socket.
+    pub socket_path: Option<PathBuf>,
+    /// Lines kept for the socket while it is down (oldest dropped).
+    pub socket_buffer: usize,
+    /// Every line, in order, one per message, no trailing newline.
+    pub lines: Option<mpsc::Sender<String>>,
+    /// How often the profile file is checked (1 s).
+    pub poll_interval: Duration,
+    /// SIGTERM → SIGKILL grace when stopping a process (5 s).
+    pub stop_grace: Duration,
+    /// Restart timing.
+    pub restart: RestartPolicy,
+}
+
+impl DaemonOptions {
+    /// Defaults: run dir `/var/run`, binaries in `/usr/sbin`, no socket, no channel, poll 1 s,
+    /// grace 5 s, restart 1 s doubling to 30 s.
+    pub fn new(node: NodeSelector, profile_file: impl Into<PathBuf>) -> Self {
+        DaemonOptions {
+            node,
+            profile_file: profile_file.into(),
+            render: RenderOptions::default(),
+            command_prefix: Vec::new(),
+            socket_path: None,
+            socket_buffer: 4096,
+            lines: None,
+            poll_interval: Duration::from_secs(1),
+            stop_grace: Duration::from_secs(5),
+            restart: RestartPolicy::default(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    plan: Option<Plan>,
+    processes: Vec<supervisor::SharedStatus>,
+    applied: u64,
+    last_error: Option<String>,
+}
+
+/// A cheap, cloneable view of a running daemon.
+#[derive(Clone)]
+pub struct DaemonHandle {
+    shared: Arc<Mutex<Shared>>,
+    hub: Arc<Hub>,
+}
+
+impl DaemonHandle {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The supervised processes now.
+    pub fn processes(&self) -> Vec<ProcessStatus> {
+        self.lock()
+            .processes
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .collect()
+    }
+
+    /// The plan in force.
+    pub fn plan(&self) -> Option<Plan> {
+        self.lock().plan.clone()
+    }
+
+    /// `(ptp4l.N.config, ProfileInfo)` of the plan in force, for a state engine.
+    pub fn profile_infos(&self) -> Vec<(String, ptp_state::ProfileInfo)> {
+        self.lock()
+            .plan
+            .as_ref()
+            .map(Plan::profile_infos)
+            .unwrap_or_default()
+    }
+
+    /// How many profile sets were applied.
+    pub fn applied(&self) -> u64 {
+        self.lock().applied
+    }
+
+    /// The last profile error (cleared by a successful apply).
+    pub fn last_error(&self) -> Option<String> {
+        self.lock().last_error.clone()
+    }
+
+    /// Outlet counters.
+    pub fn stats(&self) -> HubStats {
+        self.hub.stats()
+    }
+}
+
+/// The daemon. Build with [`Daemon::new`], observe with [`Daemon::handle`], run with
+/// [`Daemon::run`].
+pub struct Daemon {
+    opts: DaemonOptions,
+    hub: Arc<Hub>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    files: Vec<PathBuf>,
+}
+
+impl Daemon {
+    /// A daemon with `opts` (nothing runs until [`Daemon::run`]).
+    pub fn new(mut opts: DaemonOptions) -> Self {
+        let hub = Arc::new(Hub::new(
+            opts.lines.take(),
+            opts.socket_path.is_some(),
+            opts.socket_buffer,
+        ));
+        Daemon {
+            opts,
+            hub,
+            shared: Arc::default(),
+        }
+    }
+
+    /// A view for status and counters.
+    pub fn handle(&self) -> DaemonHandle {
+        DaemonHandle {
+            shared: self.shared.clone(),
+            hub: self.hub.clone(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs until `shutdown` resolves, then stops every process (SIGTERM, SIGKILL after the
+    /// grace) and returns. Fails only if the run directory cannot be created.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let run_dir = self.opts.render.run_dir.clone();
+        std::fs::create_dir_all(&run_dir)
+            .map_err(|e| anyhow::anyhow!("--run-dir {}: cannot create: {e}", run_dir.display()))?;
+        let (sock_stop, sock_stop_rx) = watch::channel(false);
+        let sock_task = self
+            .opts
+            .socket_path
+            .clone()
+            .map(|p| tokio::spawn(socket::run(self.hub.clone(), p, sock_stop_rx)));
+        tokio::pin!(shutdown);
+        let mut last: Option<Vec<u8>> = None;
+        let mut running: Option<Running> = None;
+        let mut missing_logged = false;
+        let mut first = true;
+        loop {
+            if !first {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(self.opts.poll_interval) => {},
+                }
+            }
+            first = false;
+            let bytes = match std::fs::read(&self.opts.profile_file) {
+                Ok(b) => b,
+                Err(e) => {
+                    if !missing_logged {
+                        tracing::warn!(file = %self.opts.profile_file.display(), error = %e, "cannot read the profile file; waiting for it (running processes are kept)");
+                        missing_logged = true;
+                    }
+                    continue;
+                }
+            };
+            missing_logged = false;
+            if last.as_deref() == Some(bytes.as_slice()) {
+                continue;
+            }
+            last = Some(bytes.clone());
+            match self.prepare(&bytes) {
+                Err(e) => {
+                    tracing::error!("profiles not applied, the running set is kept: {e}");
+                    self.lock().last_error = Some(e);
+                }
+                Ok((plan, temps)) => {
+                    running = Some(self.apply(plan, temps, running.take()).await);
+                }
+            }
+        }
+        tracing::info!("shutting down: stopping every process");
+        if let Some(r) = running.take() {
+            stop_all(r).await;
+        }
+        let _ = sock_stop.send(true);
+        if let Some(t) = sock_task {
+            let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
+        }
+        Ok(())
+    }
+
+    /// Parses, validates, renders and writes the configs to temporary files. Touches no
+    /// running process.
+    fn prepare(&self, bytes: &[u8]) -> Result<(Plan, Vec<(PathBuf, PathBuf)>), String> {
+        let origin = self.opts.profile_file.display().to_string();
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("{origin}: not UTF-8: {e}"))?;
+        let (form, profiles) = ptp_config::parse_profiles(text, &self.opts.node)
+            .map_err(|e| e.with_origin_public(&origin).to_string())?;
+        let plan = ptp_config::plan(&profiles, &self.opts.render)
+            .map_err(|e| e.with_origin_public(&origin).to_string())?;
+        tracing::info!(
+            ?form,
+            profiles = plan.profiles.len(),
+            "profiles read and validated"
+        );
+        let mut temps = Vec::new();
+        for p in plan.processes() {
+            let tmp = p
+                .config_path
+                .with_file_name(format!(".{}.tmp", p.config_file));
+            if let Err(e) = std::fs::write(&tmp, &p.config_text) {
+                for (t, _) in &temps {
+                    let _ = std::fs::remove_file(t);
+                }
+                return Err(format!("{}: cannot write: {e}", tmp.display()));
+            }
+            temps.push((tmp, p.config_path.clone()));
+        }
+        Ok((plan, temps))
+    }
+
+    async fn apply(
+        &self,
+        plan: Plan,
+        temps: Vec<(PathBuf, PathBuf)>,
+        old: Option<Running>,
+    ) -> Running {
+        if let Some(old) = old {
+            tracing::info!("profile change: stopping the running processes");
+            let files = old.files.clone();
+            stop_all(old).await;
+            for f in files {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+        remove_rendered(&self.opts.render.run_dir);
+        let mut files = Vec::new();
+        for (tmp, dst) in temps {
+            if let Err(e) = std::fs::rename(&tmp, &dst) {
+                tracing::error!(file = %dst.display(), error = %e, "cannot move the rendered config in place");
+            }
+            files.push(dst);
+        }
+        {
+            // Known before `CMD RESTART` is seen, so a reader of that line finds the new plan.
+            let mut g = self.lock();
+            g.plan = Some(plan.clone());
+            g.processes.clear();
+        }
+        self.hub.publish(CMD_RESTART.to_owned());
+        let settings = RunSettings {
+            command_prefix: self.opts.command_prefix.clone(),
+            restart: self.opts.restart,
+            stop_grace: self.opts.stop_grace,
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut statuses = Vec::new();
+        for p in plan.processes() {
+            let mut p = p.clone();
+            let gm_without_ts2phc = plan
+                .profiles
+                .iter()
+                .find(|pp| pp.run_id == p.run_id)
+                .is_some_and(|pp| {
+                    pp.clock_kind == ptp_config::ClockKind::Gm
+                        && !pp
+                            .processes
+                            .iter()
+                            .any(|q| q.kind == ptp_config::ProcessKind::Ts2phc)
+                });
+            if gm_without_ts2phc {
+                // A master prints no offsets to wait for: start phc2sys at once.
+                p.start_after_offset_from.clear();
+            }
+            let status =
+                supervisor::new_status(&p, &settings, !p.start_after_offset_from.is_empty());
+            statuses.push(status.clone());
+            tasks.push(tokio::spawn(supervisor::supervise(
+                p,
+                status,
+                self.hub.clone(),
+                settings.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        {
+            let mut g = self.lock();
+            g.processes = statuses;
+            g.applied += 1;
+            g.last_error = None;
+        }
+        tracing::info!(processes = tasks.len(), "profiles applied");
+        let pids: Vec<_> = files.iter().map(|f| f.display().to_string()).collect();
+        tracing::debug!(files = ?pids, "rendered");
+        Running { stop, tasks, files }
+    }
+}
+
+async fn stop_all(r: Running) {
+    let _ = r.stop.send(true);
+    for t in r.tasks {
+        let _ = t.await;
+    }
+}
+
+/// Removes `ptp4l|phc2sys|ts2phc.<N>.config` and `ptp4l.<N>.socket` left in `dir` by an earlier
+/// run (Go removes `/var/run/{ts2phc,synce4l,ptp4l,phc2sys,chronyd,pmc}*`; this is narrower, so
+/// that unrelated files in a shared `/var/run` survive).
+fn remove_rendered(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = match split_config_name(name) {
+            Some((p, _)) => matches!(p, "ptp4l" | "phc2sys" | "ts2phc"),
+            None => name
+                .strip_prefix("ptp4l.")
+                .and_then(|r| r.strip_suffix(".socket"))
+                .is_some_and(|n| n.parse::<u32>().is_ok()),
+        };
+        if ours {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
