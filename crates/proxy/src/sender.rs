@@ -155,16 +155,26 @@ impl Sender {
                 Ok((status, body))
             };
             tokio::pin!(exchange);
-            // Drive the connection while the exchange runs; if it ends first the server closed it.
+            // Drive the connection while the exchange runs. The connection can end first and
+            // still have delivered the answer (an endpoint that closes after each response, as
+            // `Connection: close` servers do): then the exchange completes from what was read,
+            // or fails at once because the connection is gone.
             tokio::select! {
                 biased;
-                r = &mut exchange => r,
-                r = conn.as_mut() => Err(TransportError::Io(match r {
-                    Ok(()) => "connection closed by the endpoint".to_owned(),
-                    Err(e) => e.to_string(),
-                })),
+                r = &mut exchange => (r, false),
+                c = conn.as_mut() => {
+                    let r = exchange.await.map_err(|e| match c {
+                        Ok(()) => e,
+                        Err(ce) => TransportError::Io(ce.to_string()),
+                    });
+                    (r, true)
+                }
             }
         };
+        let (result, ended) = result;
+        if ended {
+            self.conn = None;
+        }
         if result.is_err() {
             self.conn = None;
         }

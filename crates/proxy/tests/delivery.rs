@@ -324,3 +324,76 @@ impl DoomedEndpoint {
         self.handle.abort();
     }
 }
+
+/// An endpoint that answers each request with `204` and `Connection: close`, then closes the
+/// connection (as simple HTTP servers do). Returns its URL and a request counter.
+async fn closing_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/event", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = conn.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(h) = text.find("\r\n\r\n") {
+                        let len: usize = text[..h]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= h + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = conn
+                    .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test]
+async fn endpoints_that_close_after_each_answer_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = producer(dir.path()).await;
+    let (endpoint, count) = closing_endpoint().await;
+    assert_eq!(subscribe(&p, &lock_state(), &endpoint).await.status(), 201);
+    for i in 0..5 {
+        p.hub.publish(
+            Resource::LockState,
+            lock_values("LOCKED", i),
+            EventTime::now(),
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while count.load(std::sync::atomic::Ordering::SeqCst) < 6 {
+        assert!(std::time::Instant::now() < deadline, "got {count:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(p.hub.len(), 1);
+    assert!(
+        p.hub
+            .metrics()
+            .render()
+            .contains("cne_delivery_retries_total 0")
+    );
+}

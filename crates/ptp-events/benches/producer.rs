@@ -29,7 +29,7 @@ impl Consumers {
     fn new() -> Self {
         Consumers {
             rt: tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
+                .worker_threads(2)
                 .enable_all()
                 .build()
                 .unwrap(),
@@ -122,7 +122,7 @@ fn subscribe(
             .unwrap()
             .status()
     });
-    assert_eq!(status, 201);
+    assert_eq!(status, 201, "subscribing {endpoint}");
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -253,42 +253,26 @@ fn latency(subscribers: usize, flips: usize, rate: f64) {
     rig.stop();
 }
 
-/// An endpoint that answers one POST (the initial notification) with 204, then stops listening:
-/// every later connection is refused.
-fn dead_after_one() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// An endpoint that answers one POST (the initial notification) with 204 on one connection
+/// (closed after it), then stops listening: every later connection is refused.
+fn dead_after_one(consumers: &Consumers) -> String {
+    let listener = consumers
+        .rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        use std::io::Read;
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        // Read the headers and the Content-Length body.
-        loop {
-            let n = conn.read(&mut chunk).unwrap();
-            buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf).to_string();
-            if let Some(h) = text.find("\r\n\r\n") {
-                let len: usize = text[..h]
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap())
-                    })
-                    .unwrap_or(0);
-                if buf.len() >= h + 4 + len {
-                    break;
-                }
-            }
-            if n == 0 {
-                break;
-            }
-        }
-        conn.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        drop(conn);
+    consumers.rt.spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
         drop(listener);
+        let svc = hyper::service::service_fn(|_req: hyper::Request<hyper::body::Incoming>| async {
+            let mut resp = hyper::Response::new(http_body_util::Empty::<Bytes>::new());
+            *resp.status_mut() = hyper::StatusCode::NO_CONTENT;
+            Ok::<_, std::convert::Infallible>(resp)
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .keep_alive(false)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+            .await;
     });
     format!("http://{addr}/event")
 }
@@ -312,7 +296,12 @@ fn isolation() {
             keep.push(slow_log);
             subscribe(&rig.rt, rig.producer.api_addr, &slow_url, &client);
             // One dead: answers the initial notification, then refuses connections.
-            subscribe(&rig.rt, rig.producer.api_addr, &dead_after_one(), &client);
+            subscribe(
+                &rig.rt,
+                rig.producer.api_addr,
+                &dead_after_one(&consumers),
+                &client,
+            );
         }
         std::thread::sleep(Duration::from_millis(300));
         for l in &logs {
@@ -483,9 +472,13 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .unwrap_or_else(|| "all".into());
     let all = what == "all";
-    if all || what == "latency" {
+    if all || what == "latency" || what == "latency1" {
         latency(1, 200, 20.0);
+    }
+    if all || what == "latency" || what == "latency100" {
         latency(100, 200, 20.0);
+    }
+    if all || what == "latency" || what == "latency1000" {
         latency(1000, 200, 20.0);
     }
     if all || what == "isolation" {
