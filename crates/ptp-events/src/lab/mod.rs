@@ -40,7 +40,6 @@ pub const CRASH_RESTART_AFTER: Duration = Duration::from_secs(8);
 
 /// Flags of `lab`.
 #[derive(Args, Debug, Clone)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct LabArgs {
     /// Send a command to a running lab instead of starting one.
     #[command(subcommand)]
