@@ -66,6 +66,18 @@ pub struct ProxyArgs {
     /// connection /emit-logs asks for a state replay and /port-aliases gives interface aliases.
     #[arg(long, env = "DAEMON_API")]
     pub daemon_api: Option<url::Url>,
+    /// Where the daemon writes its rendered configs (`ptp4l.N.config` with a `#profile:` first
+    /// line and interface sections); read, as the Go sidecar does, to learn configs and
+    /// interfaces. Re-read every --config-update-interval.
+    #[arg(long, env = "PTP_RUN_DIR", default_value = "/var/run")]
+    pub ptp_config_dir: PathBuf,
+    /// The profile directory (the operator's ConfigMap mount): `<dir>/<NODE_NAME>` gives each
+    /// profile's thresholds (ptpClockThreshold).
+    #[arg(long, env = "PTP_PROFILE_PATH", default_value = "/etc/linuxptp")]
+    pub profile_dir: PathBuf,
+    /// How often the rendered configs and the profile file are re-read, in seconds.
+    #[arg(long, env = "CONFIG_UPDATE_INTERVAL", default_value_t = 10)]
+    pub config_update_interval: u64,
     /// A process that comes back within this time after going down causes no state change (ms).
     #[arg(long, default_value_t = 5000)]
     pub downtime_threshold_ms: u64,
@@ -168,11 +180,96 @@ impl ProxyArgs {
 /// Runs the producer until SIGINT/SIGTERM.
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let cfg = args.config()?;
+    let node = cfg.node_name.clone();
     let ingest_cfg = args.ingest(&cfg.node_name);
     let producer = Producer::start(cfg).await?;
     let ingest = Ingest::start(producer.hub.clone(), ingest_cfg).await?;
+    let learn = tokio::spawn(learn_profiles(
+        ingest.engine(),
+        args.ptp_config_dir.clone(),
+        args.profile_dir.join(&node),
+        node.clone(),
+        Duration::from_secs(args.config_update_interval.max(1)),
+    ));
     producer.run_until(crate::shutdown_signal()).await;
+    learn.abort();
     ingest.stop();
     tracing::info!("producer stopped");
     Ok(())
+}
+
+/// What the sidecar learns from the shared volumes: the rendered configs in `run_dir` (config
+/// names, profile names, interfaces) and each profile's thresholds from `profile_file`.
+pub fn read_profiles(
+    run_dir: &std::path::Path,
+    profile_file: &std::path::Path,
+    node: &str,
+) -> (Vec<(String, ptp_state::ProfileInfo)>, Vec<String>) {
+    let mut notes = Vec::new();
+    let thresholds: std::collections::HashMap<String, ptp_state::Thresholds> =
+        match ptp_config::load_profiles(profile_file, &ptp_config::NodeSelector::new(node)) {
+            Ok((_, profiles)) => profiles
+                .iter()
+                .map(|p| (p.name().to_owned(), p.thresholds()))
+                .collect(),
+            Err(e) => {
+                notes.push(format!("{e}; default thresholds are used"));
+                Default::default()
+            }
+        };
+    let configs = match ptp_config::read_rendered_configs(run_dir) {
+        Ok(c) => c,
+        Err(e) => {
+            notes.push(format!("{}: {e}", run_dir.display()));
+            Vec::new()
+        }
+    };
+    let learned = configs
+        .into_iter()
+        .filter(|c| matches!(c.process.as_str(), "ptp4l" | "ts2phc"))
+        .map(|c| {
+            let t = c
+                .profile
+                .as_ref()
+                .and_then(|p| thresholds.get(p).copied())
+                .unwrap_or_default();
+            let info = c.profile_info(t);
+            (c.config_name, info)
+        })
+        .collect();
+    (learned, notes)
+}
+
+async fn learn_profiles(
+    engine: std::sync::Arc<std::sync::Mutex<ptp_state::Engine>>,
+    run_dir: PathBuf,
+    profile_file: PathBuf,
+    node: String,
+    every: Duration,
+) {
+    let mut last: Option<Vec<(String, ptp_state::ProfileInfo)>> = None;
+    let mut last_notes = Vec::new();
+    loop {
+        let (run_dir2, file2, node2) = (run_dir.clone(), profile_file.clone(), node.clone());
+        let read =
+            tokio::task::spawn_blocking(move || read_profiles(&run_dir2, &file2, &node2)).await;
+        if let Ok((learned, notes)) = read {
+            if notes != last_notes {
+                for n in &notes {
+                    tracing::info!("{n}");
+                }
+                last_notes = notes;
+            }
+            if last.as_ref() != Some(&learned) {
+                let mut e = engine.lock().expect("engine lock");
+                for (config, info) in &learned {
+                    tracing::info!(config = %config, profile = %info.name, interfaces = ?info.interfaces, "learned config");
+                    e.set_profile(config, info.clone());
+                }
+                drop(e);
+                last = Some(learned);
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
 }
