@@ -37,9 +37,11 @@ type Live = (SendRequest<Full<Bytes>>, Pin<Box<Connection>>);
 /// task that sends (no task per connection): between exchanges nothing needs to run, and a
 /// connection the server closed meanwhile is noticed on the next exchange and replaced.
 pub struct Sender {
-    uri: Uri,
     authority: String,
-    path: String,
+    /// The request target (path and query), parsed once.
+    target: Uri,
+    /// Host, Content-Type and User-Agent, built once.
+    headers: http::HeaderMap,
     conn: Option<Live>,
 }
 
@@ -65,14 +67,27 @@ impl Sender {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
         };
-        let uri: Uri = url
-            .as_str()
-            .parse()
-            .map_err(|e| TransportError::BadUrl(format!("{url}: {e}")))?;
+        let bad = |e: &dyn std::fmt::Display| TransportError::BadUrl(format!("{url}: {e}"));
+        let uri: Uri = url.as_str().parse().map_err(|e| bad(&e))?;
+        let target: Uri = path.parse().map_err(|e| bad(&e))?;
+        let mut headers = http::HeaderMap::with_capacity(3);
+        let host = uri.authority().map(|a| a.as_str()).unwrap_or("");
+        headers.insert(
+            header::HOST,
+            http::HeaderValue::from_str(host).map_err(|e| bad(&e))?,
+        );
+        headers.insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            header::USER_AGENT,
+            http::HeaderValue::from_static(concat!("ptp-events/", env!("CARGO_PKG_VERSION"))),
+        );
         Ok(Sender {
-            uri,
             authority,
-            path,
+            target,
+            headers,
             conn: None,
         })
     }
@@ -121,20 +136,10 @@ impl Sender {
         method: Method,
         body: Bytes,
     ) -> Result<(StatusCode, Bytes), TransportError> {
-        let req = Request::builder()
-            .method(method)
-            .uri(self.path.as_str())
-            .header(
-                header::HOST,
-                self.uri.authority().map(|a| a.as_str()).unwrap_or(""),
-            )
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(
-                header::USER_AGENT,
-                concat!("ptp-events/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(Full::new(body))
-            .map_err(|e| TransportError::BadUrl(e.to_string()))?;
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = self.target.clone();
+        *req.headers_mut() = self.headers.clone();
         let (sender, conn) = self.conn.as_mut().expect("connected");
         let result = {
             let exchange = async {

@@ -205,3 +205,66 @@ async fn in_process_channel_feeds_the_same_engine() {
     assert_eq!(summary(&events[1]), "lock-state LOCKED 1");
     ingest.stop();
 }
+
+/// A stand-in for the Go daemon's `:8081` API: `/port-aliases` and `/emit-logs` (counted).
+async fn daemon_api() -> (url::Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let emits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let e = emits.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/port-aliases",
+            axum::routing::get(|| async { r#"{"ens1f0":"ens1fx"}"# }),
+        )
+        .route(
+            "/emit-logs",
+            axum::routing::get(move || {
+                let e = e.clone();
+                async move {
+                    e.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    "ok"
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, emits)
+}
+
+#[tokio::test]
+async fn each_connection_asks_the_daemon_for_a_replay_and_aliases_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("events.sock");
+    let p = producer(&dir.path().join("store")).await;
+    let (api, emits) = daemon_api().await;
+    let mut cfg = ingest_config(&socket);
+    cfg.daemon_api = Some(api);
+    let ingest = Ingest::start(p.hub.clone(), cfg).await.unwrap();
+    let c = Consumer::start(Behaviour::Ok).await;
+    assert_eq!(subscribe(&p, &lock_state(), &c.url).await.status(), 201);
+    for n in 1..=2 {
+        let _daemon = UnixStream::connect(&socket).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while emits.load(std::sync::atomic::Ordering::SeqCst) < n {
+            assert!(std::time::Instant::now() < deadline, "no /emit-logs for connection {n}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let mut daemon = UnixStream::connect(&socket).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    write_lines(
+        &mut daemon,
+        &[
+            "ptp4l[1.0]: [ptp4l.0.config] port 1 (ens1f0): UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED",
+            "ptp4l[1.1]: [ptp4l.0.config] master offset -5 s2 freq 0 path delay 500",
+        ],
+    )
+    .await;
+    let events = c.wait_for(2, Duration::from_secs(5)).await;
+    assert_eq!(
+        events[1].data.values[0].resource_address,
+        "/cluster/node/node1/ens1fx/master",
+        "the daemon's alias is used in value addresses"
+    );
+    ingest.stop();
+}
