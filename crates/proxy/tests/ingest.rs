@@ -246,7 +246,10 @@ async fn each_connection_asks_the_daemon_for_a_replay_and_aliases_are_used() {
         let _daemon = UnixStream::connect(&socket).await.unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while emits.load(std::sync::atomic::Ordering::SeqCst) < n {
-            assert!(std::time::Instant::now() < deadline, "no /emit-logs for connection {n}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no /emit-logs for connection {n}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -262,8 +265,7 @@ async fn each_connection_asks_the_daemon_for_a_replay_and_aliases_are_used() {
     .await;
     let events = c.wait_for(2, Duration::from_secs(5)).await;
     assert_eq!(
-        events[1].data.values[0].resource_address,
-        "/cluster/node/node1/ens1fx/master",
+        events[1].data.values[0].resource_address, "/cluster/node/node1/ens1fx/master",
         "the daemon's alias is used in value addresses"
     );
     ingest.stop();

@@ -1,5 +1,11 @@
 //! Rendered configs and command lines compared with expected files for a boundary clock and a
 //! T-GM profile (the ordinary clock is in profiles.rs), per linuxptp-daemon.md §1.3.
+//!
+//! Where the T-GM expectation differs from the Go daemon, on purpose for now (the T-GM helpers
+//! are not run by this daemon, see docs/daemon.md): `ts2phc.nmea_serialport` is not rewritten to
+//! the gpspipe FIFO, the dpll holdover options (`--ts2phc.holdover`, `--servo_offset_threshold`,
+//! `--servo_num_offset_values`) are not appended, and `leapfile` is set only when the daemon is
+//! given `--leapfile`.
 
 use ptp_config::{ClockKind, NodeSelector, RenderOptions, parse_profiles, plan};
 
