@@ -20,6 +20,7 @@
 mod conf;
 mod error;
 mod load;
+mod operator;
 mod profile;
 mod readback;
 mod render;
@@ -27,6 +28,7 @@ mod render;
 pub use conf::{ConfLineError, GLOBAL, LinuxptpConf, NMEA, Section, UNICAST};
 pub use error::{ConfigError, FieldError};
 pub use load::{InputForm, NodeSelector, load_profiles, parse_profiles};
+pub use operator::event_publisher_enabled;
 pub use profile::{
     MatchRule, Metadata, PtpClockThreshold, PtpConfig, PtpConfigSpec, PtpProfile, PtpRecommend,
 };

@@ -38,6 +38,12 @@ pub struct DaemonArgs {
     /// Do not dial a socket; lines only go to the log (with --print-lines).
     #[arg(long)]
     no_socket: bool,
+    /// The `PtpOperatorConfig` resource (YAML or JSON, e.g. mounted from a ConfigMap): its
+    /// `spec.ptpEventConfig.enableEventPublisher` decides whether lines go to the producer's
+    /// socket, as the operator's `LOGS_TO_SOCKET` does; false or absent (the operator's
+    /// default): no socket, as --no-socket. Read once at start.
+    #[arg(long, env = "PTP_OPERATOR_CONFIG")]
+    operator_config: Option<PathBuf>,
     /// Also print every forwarded line on stdout.
     #[arg(long)]
     print_lines: bool,
@@ -89,7 +95,19 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|s| s.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default();
-    opts.socket_path = (!args.no_socket).then_some(args.socket);
+    let publisher = match &args.operator_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--operator-config {}: cannot read", path.display()))?;
+            let on = event_publisher_enabled(&text)
+                .with_context(|| format!("--operator-config {}", path.display()))?;
+            tracing::info!(file = %path.display(), enable_event_publisher = on,
+                "PtpOperatorConfig read: socket forwarding {}", if on { "on" } else { "off" });
+            on
+        }
+        None => true,
+    };
+    opts.socket_path = (publisher && !args.no_socket).then_some(args.socket);
     opts.socket_buffer = args.socket_buffer;
     opts.poll_interval = secs("poll-interval", args.poll_interval)?.max(Duration::from_millis(100));
     opts.stop_grace = secs("stop-grace", args.stop_grace)?;
@@ -111,4 +129,76 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(1), p).await;
     }
     Ok(())
+}
+
+/// `spec.ptpEventConfig.enableEventPublisher` of a `PtpOperatorConfig` (YAML or JSON); absent
+/// means false, as the operator defaults.
+pub(crate) fn event_publisher_enabled(text: &str) -> anyhow::Result<bool> {
+    ptp_config::event_publisher_enabled(text).map_err(anyhow::Error::msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_publisher_enabled as enabled;
+
+    const CR: &str = "apiVersion: ptp.openshift.io/v1
+kind: PtpOperatorConfig
+metadata:
+  name: default
+  namespace: openshift-ptp
+spec:
+  daemonNodeSelector:
+    node-role.kubernetes.io/worker: \"\"
+  ptpEventConfig:
+    # the sidecar and LOGS_TO_SOCKET
+    enableEventPublisher: VALUE   # comment
+    transportHost: \"http://ptp-event-publisher-service-NODE_NAME.openshift-ptp.svc.cluster.local:9043\"
+    apiVersion: \"2.0\"
+";
+
+    #[test]
+    fn operator_config_yaml_true_and_false() {
+        assert!(enabled(&CR.replace("VALUE", "true")).unwrap());
+        assert!(!enabled(&CR.replace("VALUE", "false")).unwrap());
+        assert!(enabled(&CR.replace("VALUE", "yes")).unwrap());
+        assert!(enabled(&CR.replace("VALUE", "\"2\"")).is_err());
+    }
+
+    #[test]
+    fn operator_config_absent_means_false_as_the_operator_defaults() {
+        let no_field = CR.replace("    enableEventPublisher: VALUE   # comment\n", "");
+        assert!(!enabled(&no_field).unwrap());
+        let no_section = "kind: PtpOperatorConfig\nspec:\n  daemonNodeSelector: {}\n";
+        assert!(!enabled(no_section).unwrap());
+        // the same key elsewhere does not count
+        let elsewhere =
+            "kind: PtpOperatorConfig\nspec:\n  plugins:\n    enableEventPublisher: true\n";
+        assert!(!enabled(elsewhere).unwrap());
+    }
+
+    #[test]
+    fn operator_config_json_flow_and_multi_document() {
+        let json = r#"{"apiVersion":"ptp.openshift.io/v1","kind":"PtpOperatorConfig",
+            "spec":{"ptpEventConfig":{"enableEventPublisher":true}}}"#;
+        assert!(enabled(json).unwrap());
+        let flow = "kind: PtpOperatorConfig\nspec:\n  ptpEventConfig: {enableEventPublisher: true, apiVersion: \"2.0\"}\n";
+        assert!(enabled(flow).unwrap());
+        let multi = format!(
+            "kind: ConfigMap\nmetadata:\n  name: x\n---\n{}",
+            CR.replace("VALUE", "true")
+        );
+        assert!(enabled(&multi).unwrap());
+        assert!(enabled("kind: PtpConfig\nspec: {}\n").is_err());
+        assert!(enabled("\n# nothing\n").is_err());
+    }
+
+    #[test]
+    fn operator_config_of_the_deploy_manifests() {
+        // deploy/kubernetes: the base (daemon alone) says false, overlays/events says true.
+        let base = include_str!("../../../deploy/kubernetes/base/ptpoperatorconfig.yaml");
+        let events =
+            include_str!("../../../deploy/kubernetes/overlays/events/ptpoperatorconfig.yaml");
+        assert!(!enabled(base).unwrap());
+        assert!(enabled(events).unwrap());
+    }
 }
