@@ -151,7 +151,7 @@ class EventsOverlay(unittest.TestCase):
         self.assertEqual(d["/cloud-native"], p["/cloud-native"])
         self.assertIn("emptyDir", self.volumes[d["/cloud-native"]])
         self.assertEqual(env(self.daemon)["EVENT_SOCKET"], "/cloud-native/events.sock")
-        self.assertEqual(env(self.proxy)["EVENTS_SOCKET"], "/cloud-native/events.sock")
+        self.assertEqual(env(self.proxy)["EVENT_SOCKET"], "/cloud-native/events.sock")
 
     def test_var_run_shared_and_profiles_mounted(self):
         d, p = mounts(self.daemon), mounts(self.proxy)

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -14,6 +15,23 @@ use oran_api::{API_BASE_PATH, Resource, ResourceSelector, SubscriptionInfo};
 use serde::Serialize;
 
 use crate::hub::{Hub, HubError};
+use crate::security::{EndpointPolicy, TokenFile};
+
+/// The OpenAPI 3 description of this API, served at `GET /api/ocloudNotifications/v2/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+/// Routes answered without authentication (under the API base path).
+pub const UNAUTHENTICATED: [&str; 2] = ["health", "openapi.json"];
+
+/// What the edge checks before routing: bearer tokens, and the EndpointUri policy used by
+/// subscription creation.
+#[derive(Clone, Default)]
+pub struct Guard {
+    /// Accepted bearer tokens; `None`: authentication is off.
+    pub tokens: Option<Arc<TokenFile>>,
+    /// Where subscriptions may send notifications.
+    pub endpoints: Arc<EndpointPolicy>,
+}
 
 /// The largest request body accepted by default.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
@@ -37,6 +55,7 @@ impl IntoResponse for HubError {
             HubError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HubError::NotFound(_) => StatusCode::NOT_FOUND,
             HubError::Conflict(_) => StatusCode::CONFLICT,
+            HubError::Limit(_) => StatusCode::FORBIDDEN,
             HubError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         problem(status, self.to_string())
@@ -80,25 +99,34 @@ pub fn router(hub: Arc<Hub>, max_body: usize, api_port: u16) -> Router {
             }),
         )
         .route(&format!("{base}/dummy"), post(dummy))
+        .route(
+            &format!("{base}/openapi.json"),
+            get(|| async { json_response(StatusCode::OK, OPENAPI_JSON.to_owned()) }),
+        )
         .route(&format!("{base}/{{*rest}}"), get(current_state))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(hub)
 }
 
 /// The router wrapped in the edge middleware (path normalisation, HEAD refusal, problem bodies),
-/// ready to serve.
+/// ready to serve, without authentication or EndpointUri policy.
 pub fn service(hub: Arc<Hub>, max_body: usize, api_port: u16) -> Router {
-    let inner = router(hub, max_body, api_port);
+    service_with(hub, max_body, api_port, Guard::default())
+}
+
+/// [`service`] with authentication and the EndpointUri policy of `guard`.
+pub fn service_with(hub: Arc<Hub>, max_body: usize, api_port: u16, guard: Guard) -> Router {
+    let inner = router(hub, max_body, api_port).layer(Extension(guard.endpoints.clone()));
     // The middleware must see the request before routing (to normalise the path), so the
     // router is nested inside a router whose only job is that middleware.
     Router::new()
         .fallback_service(inner)
-        .layer(axum::middleware::from_fn(edge))
+        .layer(axum::middleware::from_fn_with_state(guard, edge))
 }
 
-/// Collapses repeated slashes, refuses HEAD, and turns every error answer into
-/// `application/problem+json`.
-async fn edge(mut req: Request, next: Next) -> Response {
+/// Collapses repeated slashes, checks the bearer token, refuses HEAD, and turns every error
+/// answer into `application/problem+json`.
+async fn edge(State(guard): State<Guard>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if path.contains("//") {
         let mut clean = String::with_capacity(path.len());
@@ -116,7 +144,25 @@ async fn edge(mut req: Request, next: Next) -> Response {
         }
     }
     let instance = req.uri().path().to_owned();
-    let resp = if req.method() == Method::HEAD {
+    let exempt = instance
+        .strip_prefix(API_BASE_PATH)
+        .is_some_and(|rest| UNAUTHENTICATED.contains(&rest.trim_end_matches('/')));
+    let resp = if let Some(tokens) = guard.tokens.as_ref().filter(|_| !exempt)
+        && !tokens.check(
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes),
+        ) {
+        let mut r = problem(
+            StatusCode::UNAUTHORIZED,
+            "this API needs an Authorization: Bearer <token> header with a token of --auth-token-file",
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"ocloudNotifications\""),
+        );
+        r
+    } else if req.method() == Method::HEAD {
         let mut r = problem(
             StatusCode::METHOD_NOT_ALLOWED,
             "HEAD is not supported by this API; use GET",
@@ -177,7 +223,11 @@ struct Problem<'a> {
     instance: &'a str,
 }
 
-async fn create_subscription(State(hub): State<Arc<Hub>>, body: Bytes) -> Response {
+async fn create_subscription(
+    State(hub): State<Arc<Hub>>,
+    Extension(policy): Extension<Arc<EndpointPolicy>>,
+    body: Bytes,
+) -> Response {
     let request = match SubscriptionInfo::from_json(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -188,6 +238,16 @@ async fn create_subscription(State(hub): State<Arc<Hub>>, body: Bytes) -> Respon
             return problem(StatusCode::BAD_REQUEST, e);
         }
     };
+    if request.missing_field().is_none()
+        && let Err(why) = policy.check(&request.endpoint_uri).await
+    {
+        hub.metrics()
+            .subscriptions
+            .with_label_values(&["failed to create"])
+            .inc();
+        tracing::info!(error = %why, "subscription refused");
+        return problem(StatusCode::BAD_REQUEST, why);
+    }
     match hub.subscribe(request).await {
         Ok(info) => {
             let mut resp = json_response(

@@ -8,7 +8,7 @@
 //! endpoint's subscriptions once the failure budget is spent.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -88,6 +88,9 @@ pub enum HubError {
     /// The same EndpointUri already subscribes to the same ResourceAddress (409).
     #[error("{0}")]
     Conflict(String),
+    /// A subscription limit is reached (403; see `docs/security.md`).
+    #[error("{0}")]
+    Limit(String),
     /// The store failed; nothing was changed (500).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -177,6 +180,17 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     cfg: DeliveryConfig,
     source: RwLock<Option<Arc<dyn StateSource>>>,
+    max_total: AtomicUsize,
+    max_per_host: AtomicUsize,
+}
+
+/// The consumer host of an EndpointUri (`host:port`), the unit of the per-host limit.
+fn host_key(url: &url::Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or("").to_ascii_lowercase(),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 impl Hub {
@@ -200,6 +214,8 @@ impl Hub {
             metrics,
             cfg,
             source: RwLock::new(None),
+            max_total: AtomicUsize::new(usize::MAX),
+            max_per_host: AtomicUsize::new(usize::MAX),
         });
         let mut restored = 0;
         for info in loaded {
@@ -227,6 +243,14 @@ impl Hub {
             tracing::info!(count = restored, "restored subscriptions from the store");
         }
         hub
+    }
+
+    /// Sets the subscription limits: at most `total` subscriptions, and at most `per_host` whose
+    /// EndpointUri names the same consumer `host:port`. Creations beyond them are refused (403);
+    /// subscriptions already stored are kept even when above a lowered limit.
+    pub fn set_limits(&self, total: usize, per_host: usize) {
+        self.max_total.store(total, Ordering::SeqCst);
+        self.max_per_host.store(per_host, Ordering::SeqCst);
     }
 
     /// This node's name.
@@ -383,6 +407,34 @@ impl Hub {
                     "EndpointUri {endpoint} already subscribes to {}",
                     sel.canonical
                 )));
+            }
+            let total = st.subs.len() + st.pending.len();
+            let max_total = self.max_total.load(Ordering::SeqCst);
+            if total >= max_total {
+                return Err(HubError::Limit(format!(
+                    "subscription limit reached: {total} subscriptions exist and --max-subscriptions is {max_total}"
+                )));
+            }
+            let max_per_host = self.max_per_host.load(Ordering::SeqCst);
+            if max_per_host != usize::MAX {
+                let host = host_key(&url);
+                let stored: usize = st
+                    .endpoints
+                    .values()
+                    .filter(|e| host_key(&e.handle.url) == host)
+                    .map(|e| e.subscriptions)
+                    .sum();
+                let pending = st
+                    .pending
+                    .iter()
+                    .filter(|(e, _)| url::Url::parse(e).is_ok_and(|u| host_key(&u) == host))
+                    .count();
+                if stored + pending >= max_per_host {
+                    return Err(HubError::Limit(format!(
+                        "subscription limit reached for consumer host {host}: {} subscriptions exist and --max-subscriptions-per-host is {max_per_host}",
+                        stored + pending
+                    )));
+                }
             }
             st.pending.insert(key.clone());
             st.seq

@@ -15,6 +15,7 @@ pub mod api;
 mod hub;
 pub mod ingest;
 pub mod metrics;
+pub mod security;
 mod sender;
 pub mod store;
 
@@ -22,6 +23,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use hub::{DeliveryConfig, Hub, HubError, Published, StateSource};
 pub use ingest::{Ingest, IngestConfig, IngestError, LineSender};
@@ -51,6 +53,41 @@ pub struct ProducerConfig {
     pub delivery: DeliveryConfig,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+}
+
+/// Limits and security of the REST API (see `docs/security.md`). The default is what
+/// [`Producer::start`] uses: no authentication, every EndpointUri allowed, generous limits.
+#[derive(Debug, Clone)]
+pub struct ApiPolicy {
+    /// File of static bearer tokens (one per line); `None`: no authentication.
+    pub auth_token_file: Option<PathBuf>,
+    /// Where subscriptions may send notifications; empty: anywhere.
+    pub endpoint_allow: Vec<security::AllowRule>,
+    /// Most subscriptions in total.
+    pub max_subscriptions: usize,
+    /// Most subscriptions whose EndpointUri names one consumer `host:port`.
+    pub max_subscriptions_per_host: usize,
+    /// Time a client has to send a request's headers over HTTP/1.1.
+    pub header_read_timeout: Duration,
+}
+
+/// Default of [`ApiPolicy::max_subscriptions`].
+pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 10_000;
+/// Default of [`ApiPolicy::max_subscriptions_per_host`].
+pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_HOST: usize = 2_000;
+/// Default of [`ApiPolicy::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Default for ApiPolicy {
+    fn default() -> ApiPolicy {
+        ApiPolicy {
+            auth_token_file: None,
+            endpoint_allow: Vec::new(),
+            max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
+            max_subscriptions_per_host: DEFAULT_MAX_SUBSCRIPTIONS_PER_HOST,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+        }
+    }
 }
 
 /// The `UriLocation` base derived from `--transport-host` as the Go producer does: a missing
@@ -99,8 +136,24 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// Opens the store, loads the subscriptions, binds the listeners and starts serving.
+    /// Opens the store, loads the subscriptions, binds the listeners and starts serving, with
+    /// the default [`ApiPolicy`].
     pub async fn start(cfg: ProducerConfig) -> Result<Producer, StartError> {
+        Producer::start_with(cfg, ApiPolicy::default()).await
+    }
+
+    /// [`Producer::start`] with an explicit API policy (authentication, limits, EndpointUri
+    /// policy).
+    pub async fn start_with(
+        cfg: ProducerConfig,
+        policy: ApiPolicy,
+    ) -> Result<Producer, StartError> {
+        let tokens = match &policy.auth_token_file {
+            Some(path) => Some(Arc::new(
+                security::TokenFile::open(path).map_err(StartError::Auth)?,
+            )),
+            None => None,
+        };
         let (store, loaded) = Store::open(&cfg.store_path).map_err(StartError::Store)?;
         let metrics = Arc::new(Metrics::new());
         let hub = Hub::new(
@@ -111,6 +164,7 @@ impl Producer {
             metrics,
             cfg.delivery.clone(),
         );
+        hub.set_limits(policy.max_subscriptions, policy.max_subscriptions_per_host);
         let api = TcpListener::bind(cfg.api_addr)
             .await
             .map_err(|e| StartError::Bind("API", cfg.api_addr, e))?;
@@ -119,16 +173,17 @@ impl Producer {
             .map_err(|e| StartError::Bind("API", cfg.api_addr, e))?;
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
-        let app = api::service(hub.clone(), cfg.max_body_bytes, api_addr.port());
-        let mut stop = rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let serve = axum::serve(api, app).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "API server failed");
-            }
-        }));
+        let guard = api::Guard {
+            tokens,
+            endpoints: Arc::new(security::EndpointPolicy::new(policy.endpoint_allow.clone())),
+        };
+        let app = api::service_with(hub.clone(), cfg.max_body_bytes, api_addr.port(), guard);
+        tasks.push(tokio::spawn(serve_api(
+            api,
+            app,
+            policy.header_read_timeout,
+            rx.clone(),
+        )));
         let mut metrics_addr = None;
         if let Some(addr) = cfg.metrics_addr {
             let l = TcpListener::bind(addr)
@@ -193,6 +248,63 @@ impl Producer {
     }
 }
 
+/// Serves the API on `listener` until `stop` turns true: HTTP/1.1 (with a header read timeout
+/// against slow-header clients) and h2c with prior knowledge on the same port. On stop, open
+/// connections finish their requests (at most 10 s).
+async fn serve_api(
+    listener: TcpListener,
+    app: axum::Router,
+    header_read_timeout: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // EMFILE and the like: do not spin.
+                tracing::warn!(error = %e, "API accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                TowerToHyperService::new(app.clone()),
+            )
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "API connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("API connections still open after 10 s; stopping anyway");
+    }
+}
+
 /// Why the producer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -202,6 +314,9 @@ pub enum StartError {
     /// A listener could not be bound.
     #[error("cannot listen for the {0} on {1}: {2}")]
     Bind(&'static str, SocketAddr, std::io::Error),
+    /// The bearer-token file could not be used.
+    #[error("{0}")]
+    Auth(String),
 }
 
 #[cfg(test)]

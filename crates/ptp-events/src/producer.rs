@@ -58,7 +58,7 @@ pub struct ProxyArgs {
     /// UNIX socket where linuxptp-daemon writes its lines ("off": in-process only).
     #[arg(
         long,
-        env = "EVENTS_SOCKET",
+        env = "EVENT_SOCKET",
         default_value = "/cloud-native/events.sock"
     )]
     pub socket: String,
@@ -84,6 +84,26 @@ pub struct ProxyArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = proxy::api::DEFAULT_MAX_BODY)]
     pub max_body_bytes: usize,
+    /// Most subscriptions in total; creations beyond are refused with 403.
+    #[arg(long, default_value_t = proxy::DEFAULT_MAX_SUBSCRIPTIONS)]
+    pub max_subscriptions: usize,
+    /// Most subscriptions whose EndpointUri names one consumer host:port; beyond: 403.
+    #[arg(long, default_value_t = proxy::DEFAULT_MAX_SUBSCRIPTIONS_PER_HOST)]
+    pub max_subscriptions_per_host: usize,
+    /// Time an HTTP/1.1 client has to send a request's headers, in milliseconds (slow-header
+    /// clients are disconnected).
+    #[arg(long, default_value_t = proxy::DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64)]
+    pub header_read_timeout_ms: u64,
+    /// File of bearer tokens, one per line (re-read when it changes). When set, every API route
+    /// except health and openapi.json needs `Authorization: Bearer <token>`. Off by default.
+    #[arg(long, env = "AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Where subscriptions may send notifications (repeatable, or comma-separated): address
+    /// blocks (`10.128.0.0/14`, `127.0.0.1`), host names (`consumer.ns.svc`) or name suffixes
+    /// (`.svc.cluster.local`). Host names are resolved and every address must be in a block
+    /// unless the name itself matches. Default: anywhere.
+    #[arg(long, value_delimiter = ',')]
+    pub endpoint_allow: Vec<proxy::security::AllowRule>,
 }
 
 /// Parses a Go-style listen address: ":9091", "127.0.0.1:9091", or "off".
@@ -158,6 +178,25 @@ impl ProxyArgs {
 }
 
 impl ProxyArgs {
+    /// The API policy these flags describe (authentication, limits, EndpointUri policy).
+    pub fn policy(&self) -> anyhow::Result<proxy::ApiPolicy> {
+        if self.max_subscriptions == 0 || self.max_subscriptions_per_host == 0 {
+            bail!("--max-subscriptions and --max-subscriptions-per-host must be at least 1");
+        }
+        if self.header_read_timeout_ms == 0 {
+            bail!("--header-read-timeout-ms must be at least 1");
+        }
+        Ok(proxy::ApiPolicy {
+            auth_token_file: self.auth_token_file.clone(),
+            endpoint_allow: self.endpoint_allow.clone(),
+            max_subscriptions: self.max_subscriptions,
+            max_subscriptions_per_host: self.max_subscriptions_per_host,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+        })
+    }
+}
+
+impl ProxyArgs {
     /// The ingest configuration these flags describe.
     pub fn ingest(&self, node: &str) -> IngestConfig {
         let mut engine = EngineConfig::new(node);
@@ -182,7 +221,8 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let cfg = args.config()?;
     let node = cfg.node_name.clone();
     let ingest_cfg = args.ingest(&cfg.node_name);
-    let producer = Producer::start(cfg).await?;
+    let policy = args.policy()?;
+    let producer = Producer::start_with(cfg, policy).await?;
     let ingest = Ingest::start(producer.hub.clone(), ingest_cfg).await?;
     let learn = tokio::spawn(learn_profiles(
         ingest.engine(),

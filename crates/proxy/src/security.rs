@@ -1,0 +1,294 @@
+//! Hardening of the REST API: optional bearer-token authentication and the EndpointUri policy
+//! against server-side request forgery. See `docs/security.md`.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// Static bearer tokens read from a file (one per line; blank lines and `#` comments ignored),
+/// re-read when the file's modification time or size changes.
+pub struct TokenFile {
+    path: PathBuf,
+    state: Mutex<TokenState>,
+}
+
+#[derive(Default)]
+struct TokenState {
+    stamp: Option<(SystemTime, u64)>,
+    tokens: Vec<Vec<u8>>,
+}
+
+impl TokenFile {
+    /// Reads the file once; an unreadable or empty file is an error at start.
+    pub fn open(path: &Path) -> Result<TokenFile, String> {
+        let t = TokenFile {
+            path: path.to_path_buf(),
+            state: Mutex::new(TokenState::default()),
+        };
+        t.refresh();
+        let n = t.state.lock().expect("token lock").tokens.len();
+        if n == 0 {
+            return Err(format!(
+                "--auth-token-file {}: cannot be read or holds no token",
+                path.display()
+            ));
+        }
+        Ok(t)
+    }
+
+    /// Re-reads the file when it changed. A file that disappears or cannot be read leaves no
+    /// valid token (fail closed): every request is refused until it is readable again.
+    fn refresh(&self) {
+        let stamp = std::fs::metadata(&self.path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        let mut st = self.state.lock().expect("token lock");
+        if stamp.is_some() && st.stamp == stamp {
+            return;
+        }
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) => {
+                if !st.tokens.is_empty() || st.stamp.is_some() {
+                    tracing::warn!(file = %self.path.display(), error = %e, "token file unreadable; refusing every authenticated request");
+                }
+                st.tokens.clear();
+                st.stamp = None;
+                return;
+            }
+        };
+        st.tokens = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| l.as_bytes().to_vec())
+            .collect();
+        st.stamp = stamp;
+        tracing::info!(file = %self.path.display(), tokens = st.tokens.len(), "loaded bearer tokens");
+    }
+
+    /// Whether an `Authorization` header value carries one of the tokens.
+    pub fn check(&self, authorization: Option<&[u8]>) -> bool {
+        self.refresh();
+        let Some(value) = authorization else {
+            return false;
+        };
+        let Some(scheme) = value.get(..7) else {
+            return false;
+        };
+        if !scheme.eq_ignore_ascii_case(b"bearer ") {
+            return false;
+        }
+        let presented = value[7..].trim_ascii();
+        let st = self.state.lock().expect("token lock");
+        // Compare with every token, in time independent of where the bytes differ.
+        st.tokens
+            .iter()
+            .fold(false, |ok, t| ok | constant_time_eq(t, presented))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// One `--endpoint-allow` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowRule {
+    /// An address block: every address the EndpointUri host resolves to must be in some block.
+    Cidr(IpAddr, u8),
+    /// A host name, matched exactly (case-insensitive).
+    Host(String),
+    /// A host-name suffix (`.svc.cluster.local`): the host ends with it.
+    Suffix(String),
+}
+
+impl std::str::FromStr for AllowRule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<AllowRule, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("empty --endpoint-allow rule".into());
+        }
+        if let Some((addr, len)) = s.split_once('/') {
+            let addr: IpAddr = addr
+                .parse()
+                .map_err(|e| format!("--endpoint-allow {s:?}: bad address: {e}"))?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let len: u8 = len.parse().ok().filter(|l| *l <= max).ok_or_else(|| {
+                format!("--endpoint-allow {s:?}: prefix length must be 0..={max}")
+            })?;
+            return Ok(AllowRule::Cidr(addr, len));
+        }
+        if let Ok(addr) = s.parse::<IpAddr>() {
+            return Ok(AllowRule::Cidr(addr, if addr.is_ipv4() { 32 } else { 128 }));
+        }
+        let lower = s.to_ascii_lowercase();
+        if let Some(rest) = lower.strip_prefix("*.") {
+            return Ok(AllowRule::Suffix(format!(".{rest}")));
+        }
+        if lower.starts_with('.') {
+            return Ok(AllowRule::Suffix(lower));
+        }
+        Ok(AllowRule::Host(lower))
+    }
+}
+
+impl std::fmt::Display for AllowRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AllowRule::Cidr(a, l) => write!(f, "{a}/{l}"),
+            AllowRule::Host(h) | AllowRule::Suffix(h) => f.write_str(h),
+        }
+    }
+}
+
+fn in_block(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    // An IPv4-mapped IPv6 address is checked as the IPv4 address it is.
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// The EndpointUri policy: empty means every endpoint is allowed (the default).
+#[derive(Debug, Clone, Default)]
+pub struct EndpointPolicy {
+    rules: Vec<AllowRule>,
+}
+
+impl EndpointPolicy {
+    /// A policy of these rules.
+    pub fn new(rules: Vec<AllowRule>) -> EndpointPolicy {
+        EndpointPolicy { rules }
+    }
+
+    /// Whether the policy allows everything.
+    pub fn is_open(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Checks an EndpointUri: a host matching a host-name rule is allowed; otherwise the host
+    /// (an address, or every address its name resolves to) must be inside an address block.
+    /// The error names the policy.
+    pub async fn check(&self, endpoint: &str) -> Result<(), String> {
+        if self.is_open() {
+            return Ok(());
+        }
+        let refuse = |why: String| {
+            let rules: Vec<String> = self.rules.iter().map(ToString::to_string).collect();
+            format!(
+                "EndpointUri {endpoint:?} is refused by the endpoint policy (--endpoint-allow {}): {why}",
+                rules.join(", ")
+            )
+        };
+        let url =
+            url::Url::parse(endpoint.trim()).map_err(|e| refuse(format!("not a URL: {e}")))?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addrs: Vec<IpAddr> = match url.host() {
+            Some(url::Host::Ipv4(a)) => vec![IpAddr::V4(a)],
+            Some(url::Host::Ipv6(a)) => vec![IpAddr::V6(a)],
+            Some(url::Host::Domain(d)) => {
+                let d = d.to_ascii_lowercase();
+                let by_name = self.rules.iter().any(|r| match r {
+                    AllowRule::Host(h) => *h == d,
+                    AllowRule::Suffix(s) => d.ends_with(s.as_str()),
+                    AllowRule::Cidr(..) => false,
+                });
+                if by_name {
+                    return Ok(());
+                }
+                let resolved = tokio::net::lookup_host((d.as_str(), port))
+                    .await
+                    .map_err(|e| {
+                        refuse(format!(
+                            "host {d} matches no name rule and does not resolve: {e}"
+                        ))
+                    })?;
+                let v: Vec<IpAddr> = resolved.map(|a| a.ip()).collect();
+                if v.is_empty() {
+                    return Err(refuse(format!("host {d} resolves to no address")));
+                }
+                v
+            }
+            None => return Err(refuse("no host".into())),
+        };
+        for ip in &addrs {
+            let ok = self.rules.iter().any(|r| match r {
+                AllowRule::Cidr(n, l) => in_block(*ip, *n, *l),
+                _ => false,
+            });
+            if !ok {
+                return Err(refuse(format!("address {ip} is in no allowed block")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_parse_and_match() {
+        let r: AllowRule = "10.0.0.0/8".parse().unwrap();
+        assert_eq!(r, AllowRule::Cidr("10.0.0.0".parse().unwrap(), 8));
+        assert!("10.0.0.0/33".parse::<AllowRule>().is_err());
+        assert_eq!(
+            "*.svc.cluster.local".parse::<AllowRule>().unwrap(),
+            AllowRule::Suffix(".svc.cluster.local".into())
+        );
+        assert!(in_block(
+            "10.1.2.3".parse().unwrap(),
+            "10.0.0.0".parse().unwrap(),
+            8
+        ));
+        assert!(!in_block(
+            "11.1.2.3".parse().unwrap(),
+            "10.0.0.0".parse().unwrap(),
+            8
+        ));
+        assert!(in_block(
+            "::ffff:127.0.0.1".parse().unwrap(),
+            "127.0.0.0".parse().unwrap(),
+            8
+        ));
+        assert!(in_block(
+            "fd00::1".parse().unwrap(),
+            "fd00::".parse().unwrap(),
+            8
+        ));
+        assert!(in_block(
+            "1.2.3.4".parse().unwrap(),
+            "0.0.0.0".parse().unwrap(),
+            0
+        ));
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

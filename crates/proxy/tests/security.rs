@@ -1,0 +1,296 @@
+//! Authentication, limits, the EndpointUri policy and the header read timeout, over real HTTP on
+//! loopback.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use proxy::security::AllowRule;
+use proxy::{ApiPolicy, Producer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn start(store: &std::path::Path, policy: ApiPolicy) -> Producer {
+    Producer::start_with(config(store, fast_delivery()), policy)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn bearer_tokens_guard_every_route_but_health_and_openapi_and_are_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(&file, "# consumers\nalpha\n\n beta \n").unwrap();
+    let p = start(
+        &dir.path().join("store"),
+        ApiPolicy {
+            auth_token_file: Some(file.clone()),
+            ..ApiPolicy::default()
+        },
+    )
+    .await;
+    let c = client();
+    // Without a token, with a wrong one, with a wrong scheme: 401 problem with WWW-Authenticate.
+    for auth in [
+        None,
+        Some("Bearer gamma"),
+        Some("Basic YWxwaGE="),
+        Some("Bearer alph"),
+    ] {
+        for (m, path) in [
+            ("GET", "/subscriptions"),
+            ("POST", "/subscriptions"),
+            ("DELETE", "/subscriptions"),
+            ("GET", "/publishers"),
+            ("GET", "/cluster/node/node1/sync/CurrentState"),
+            ("POST", "/dummy"),
+            ("GET", "/no-such-route"),
+        ] {
+            let mut rb = c.request(m.parse().unwrap(), url(&p, path));
+            if let Some(a) = auth {
+                rb = rb.header("authorization", a);
+            }
+            let resp = rb.send().await.unwrap();
+            assert_eq!(
+                resp.headers()["www-authenticate"],
+                "Bearer realm=\"ocloudNotifications\""
+            );
+            let detail = assert_problem(resp, 401).await;
+            assert!(detail.contains("Bearer"), "{detail}");
+        }
+    }
+    // Exempt routes.
+    for path in ["/health", "/openapi.json"] {
+        let resp = c.get(url(&p, path)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+    // Both tokens work (case-insensitive scheme, surrounding blanks ignored), for a creation too.
+    let resp = c
+        .get(url(&p, "/subscriptions"))
+        .bearer_auth("alpha")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let consumer = Consumer::start(Behaviour::Ok).await;
+    let resp = c
+        .post(url(&p, "/subscriptions"))
+        .header("authorization", "bearer beta")
+        .body(format!(
+            r#"{{"ResourceAddress":"{}","EndpointUri":"{}"}}"#,
+            lock_state(),
+            consumer.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    // A changed file is picked up without a restart: alpha is revoked, gamma is new.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&file, "gamma\n").unwrap();
+    let status = |t: &'static str| {
+        let c = c.clone();
+        let u = url(&p, "/subscriptions");
+        async move { c.get(u).bearer_auth(t).send().await.unwrap().status() }
+    };
+    assert_eq!(status("alpha").await, 401);
+    assert_eq!(status("gamma").await, 200);
+    // A removed file leaves no valid token (fail closed).
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(status("gamma").await, 401);
+    std::fs::write(&file, "gamma\n").unwrap();
+    assert_eq!(status("gamma").await, 200);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn an_empty_or_missing_token_file_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(&file, "# nothing\n\n").unwrap();
+    for f in [file.clone(), dir.path().join("missing")] {
+        let err = Producer::start_with(
+            config(&dir.path().join("store"), fast_delivery()),
+            ApiPolicy {
+                auth_token_file: Some(f),
+                ..ApiPolicy::default()
+            },
+        )
+        .await
+        .err()
+        .expect("refused");
+        assert!(err.to_string().contains("--auth-token-file"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn subscription_limits_are_a_403_problem_and_free_up_on_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(
+        dir.path(),
+        ApiPolicy {
+            max_subscriptions: 3,
+            max_subscriptions_per_host: 2,
+            ..ApiPolicy::default()
+        },
+    )
+    .await;
+    let a = Consumer::start(Behaviour::Ok).await;
+    let b = Consumer::start(Behaviour::Ok).await;
+    let ra = |r: &str| format!("/cluster/node/{NODE}/sync/{r}");
+    assert_eq!(
+        subscribe(&p, &ra("ptp-status/lock-state"), &a.url)
+            .await
+            .status(),
+        201
+    );
+    // Another path on the same consumer host:port counts for the same host.
+    let a2 = format!("{}?other", a.url);
+    assert_eq!(
+        subscribe(&p, &ra("ptp-status/clock-class"), &a2)
+            .await
+            .status(),
+        201
+    );
+    let detail = assert_problem(
+        subscribe(&p, &ra("sync-status/sync-state"), &a.url).await,
+        403,
+    )
+    .await;
+    assert!(
+        detail.contains("--max-subscriptions-per-host is 2"),
+        "{detail}"
+    );
+    assert_eq!(
+        subscribe(&p, &ra("ptp-status/lock-state"), &b.url)
+            .await
+            .status(),
+        201
+    );
+    let detail = assert_problem(
+        subscribe(&p, &ra("ptp-status/clock-class"), &b.url).await,
+        403,
+    )
+    .await;
+    assert!(detail.contains("--max-subscriptions is 3"), "{detail}");
+    assert_eq!(p.hub.len(), 3);
+    // Deleting one makes room.
+    let id = p.hub.list()[0].subscription_id.clone();
+    let resp = client()
+        .delete(url(&p, &format!("/subscriptions/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        subscribe(&p, &ra("ptp-status/clock-class"), &b.url)
+            .await
+            .status(),
+        201
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn endpoint_policy_refuses_endpoints_outside_the_allowed_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Consumer::start(Behaviour::Ok).await;
+    let port = c.addr.port();
+    // Only 10.0.0.0/8 and a name suffix: loopback (as an address or as `localhost`) is refused.
+    let p = start(
+        &dir.path().join("a"),
+        ApiPolicy {
+            endpoint_allow: vec![
+                "10.0.0.0/8".parse().unwrap(),
+                ".svc.cluster.local".parse().unwrap(),
+            ],
+            ..ApiPolicy::default()
+        },
+    )
+    .await;
+    for ep in [
+        c.url.clone(),
+        format!("http://localhost:{port}/event"),
+        format!("http://[::ffff:127.0.0.1]:{port}/event"),
+        "http://169.254.169.254/latest/meta-data".to_owned(),
+    ] {
+        let detail = assert_problem(subscribe(&p, &lock_state(), &ep).await, 400).await;
+        assert!(
+            detail.contains(
+                "refused by the endpoint policy (--endpoint-allow 10.0.0.0/8, .svc.cluster.local)"
+            ),
+            "{detail}"
+        );
+    }
+    assert_eq!(c.count(), 0, "a refused endpoint is never contacted");
+    assert!(p.hub.is_empty());
+    p.stop().await;
+    // With 127.0.0.0/8 allowed, the address and the name that resolves into it are accepted.
+    let p = start(
+        &dir.path().join("b"),
+        ApiPolicy {
+            endpoint_allow: vec!["127.0.0.0/8".parse().unwrap()],
+            ..ApiPolicy::default()
+        },
+    )
+    .await;
+    assert_eq!(subscribe(&p, &lock_state(), &c.url).await.status(), 201);
+    let by_name = format!("http://localhost:{port}/event");
+    let resp = subscribe(&p, &lock_state(), &by_name).await;
+    // `localhost` may also resolve to ::1, which is outside 127.0.0.0/8: then it is refused,
+    // because every resolved address must be allowed.
+    let v6 = tokio::net::lookup_host(("localhost", port))
+        .await
+        .unwrap()
+        .any(|a| a.is_ipv6());
+    assert_eq!(resp.status(), if v6 { 400 } else { 201 });
+    // A host-name rule allows that name without resolving it.
+    let p2 = start(
+        &dir.path().join("c"),
+        ApiPolicy {
+            endpoint_allow: vec![AllowRule::Host("localhost".into())],
+            ..ApiPolicy::default()
+        },
+    )
+    .await;
+    assert_eq!(subscribe(&p2, &lock_state(), &by_name).await.status(), 201);
+    assert_problem(subscribe(&p2, &lock_state(), &c.url).await, 400).await;
+    p.stop().await;
+    p2.stop().await;
+}
+
+#[tokio::test]
+async fn slow_header_clients_are_disconnected_and_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(
+        dir.path(),
+        ApiPolicy {
+            header_read_timeout: Duration::from_millis(300),
+            ..ApiPolicy::default()
+        },
+    )
+    .await;
+    // 50 slowloris connections that send a partial request line and then trickle.
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut s = tokio::net::TcpStream::connect(p.api_addr).await.unwrap();
+        s.write_all(b"GET /api/ocloudNotifications/v2/health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let started = Instant::now();
+    // The API still answers meanwhile.
+    let resp = client().get(url(&p, "/health")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    for mut s in slow {
+        let _ = s.write_all(b"X-Slow: 1\r\n").await;
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "a slow-header connection was not closed");
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "closed after {took:?}");
+    eprintln!("50 slow-header connections closed within {took:?} (timeout 300 ms)");
+    p.stop().await;
+}
