@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod security;
 mod sender;
 pub mod store;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -67,8 +68,11 @@ pub struct ApiPolicy {
     pub max_subscriptions: usize,
     /// Most subscriptions whose EndpointUri names one consumer `host:port`.
     pub max_subscriptions_per_host: usize,
-    /// Time a client has to send a request's headers over HTTP/1.1.
+    /// Time a client has to send a request's headers over HTTP/1.1 (with TLS, also the time
+    /// it has to complete the TLS handshake).
     pub header_read_timeout: Duration,
+    /// TLS (and, with a client CA, mutual TLS) on the API; `None`: plain HTTP/1.1 and h2c.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 /// Default of [`ApiPolicy::max_subscriptions`].
@@ -86,6 +90,7 @@ impl Default for ApiPolicy {
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
             max_subscriptions_per_host: DEFAULT_MAX_SUBSCRIPTIONS_PER_HOST,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -154,6 +159,12 @@ impl Producer {
             )),
             None => None,
         };
+        let tls = match &policy.tls {
+            Some(files) => Some(Arc::new(
+                tls::TlsReloader::open(files.clone()).map_err(StartError::Tls)?,
+            )),
+            None => None,
+        };
         let (store, loaded) = Store::open(&cfg.store_path).map_err(StartError::Store)?;
         let metrics = Arc::new(Metrics::new());
         let hub = Hub::new(
@@ -182,6 +193,7 @@ impl Producer {
             api,
             app,
             policy.header_read_timeout,
+            tls.clone(),
             rx.clone(),
         )));
         let mut metrics_addr = None;
@@ -222,7 +234,7 @@ impl Producer {
                 }
             }));
         }
-        tracing::info!(api = %api_addr, metrics = ?metrics_addr, store = %cfg.store_path.display(), node = %cfg.node_name, "producer ready");
+        tracing::info!(api = %api_addr, tls = tls.is_some(), mutual_tls = policy.tls.as_ref().is_some_and(|t| t.client_ca.is_some()), metrics = ?metrics_addr, store = %cfg.store_path.display(), node = %cfg.node_name, "producer ready");
         Ok(Producer {
             hub,
             api_addr,
@@ -249,12 +261,14 @@ impl Producer {
 }
 
 /// Serves the API on `listener` until `stop` turns true: HTTP/1.1 (with a header read timeout
-/// against slow-header clients) and h2c with prior knowledge on the same port. On stop, open
-/// connections finish their requests (at most 10 s).
+/// against slow-header clients) and h2c with prior knowledge on the same port; with `tls`,
+/// HTTP/1.1 and HTTP/2 over TLS (ALPN `h2`, `http/1.1`), the handshake bounded by the header
+/// read timeout. On stop, open connections finish their requests (at most 10 s).
 async fn serve_api(
     listener: TcpListener,
     app: axum::Router,
     header_read_timeout: Duration,
+    tls: Option<Arc<tls::TlsReloader>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -283,18 +297,47 @@ async fn serve_api(
             }
         };
         let _ = stream.set_nodelay(true);
-        let conn = builder
-            .serve_connection_with_upgrades(
-                TokioIo::new(stream),
-                TowerToHyperService::new(app.clone()),
-            )
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "API connection ended with an error");
+        let svc = TowerToHyperService::new(app.clone());
+        match &tls {
+            None => {
+                let conn = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "API connection ended with an error");
+                    }
+                });
             }
-        });
+            Some(tls) => {
+                let acceptor = tls.acceptor();
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream =
+                        match tokio::time::timeout(header_read_timeout, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(error = %e, "API TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!("API TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let conn = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                        .into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(error = %e, "API connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
@@ -317,6 +360,9 @@ pub enum StartError {
     /// The bearer-token file could not be used.
     #[error("{0}")]
     Auth(String),
+    /// The TLS certificate, key or client CA could not be used.
+    #[error("{0}")]
+    Tls(String),
 }
 
 #[cfg(test)]

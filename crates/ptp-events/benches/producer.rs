@@ -393,7 +393,15 @@ fn memory() {
         .unwrap()
         .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
-        .args(["proxy", "--api-bind", "127.0.0.1", "--metrics-addr", "off"])
+        .args([
+            "proxy",
+            "--api-bind",
+            "127.0.0.1",
+            "--metrics-addr",
+            "off",
+            "--socket",
+            "off",
+        ])
         .args(["--api-port", &port.to_string()])
         .arg("--store-path")
         .arg(dir.path())

@@ -104,6 +104,17 @@ pub struct ProxyArgs {
     /// unless the name itself matches. Default: anywhere.
     #[arg(long, value_delimiter = ',')]
     pub endpoint_allow: Vec<proxy::security::AllowRule>,
+    /// Serve the API over TLS with this certificate chain (PEM, leaf first); needs --tls-key.
+    /// Re-read when the file changes (new connections get the new certificate). Off by default.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: require a client certificate issued by a CA of this PEM file (needs
+    /// --tls-cert).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Parses a Go-style listen address: ":9091", "127.0.0.1:9091", or "off".
@@ -150,13 +161,20 @@ impl ProxyArgs {
         if self.failure_budget == 0 {
             bail!("--failure-budget must be at least 1");
         }
+        let mut uri_location_base = proxy::uri_location_base(
+            &self.transport_host,
+            &node_name,
+            self.node_ip.as_deref(),
+            self.api_port,
+        );
+        if self.tls_cert.is_some()
+            && let Some(rest) = uri_location_base.strip_prefix("http://")
+        {
+            // The API is only served over TLS then.
+            uri_location_base = format!("https://{rest}");
+        }
         Ok(ProducerConfig {
-            uri_location_base: proxy::uri_location_base(
-                &self.transport_host,
-                &node_name,
-                self.node_ip.as_deref(),
-                self.api_port,
-            ),
+            uri_location_base,
             node_name,
             api_addr: SocketAddr::new(self.api_bind, self.api_port),
             metrics_addr: parse_listen_addr(&self.metrics_addr)?,
@@ -192,6 +210,15 @@ impl ProxyArgs {
             max_subscriptions: self.max_subscriptions,
             max_subscriptions_per_host: self.max_subscriptions_per_host,
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(proxy::tls::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: self.tls_client_ca.clone(),
+                }),
+                (None, None) => None,
+                _ => bail!("--tls-cert and --tls-key go together"),
+            },
         })
     }
 }

@@ -10,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::free_port;
 use oran_api::{EventTime, Resource, Value};
 use proxy::{DeliveryConfig, Producer, ProducerConfig};
 
@@ -27,14 +30,6 @@ async fn producer_at(store: &Path, addr: &str) -> Producer {
     })
     .await
     .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The consumer process with its stderr (the log) collected.

@@ -1,32 +1,22 @@
 //! The real binary is killed with SIGKILL while many clients create subscriptions; after a
 //! restart every subscription that got a 201 is there, the store loads, and nothing is duplicated.
 
+mod common;
+
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
+
+use common::{free_port, proxy_command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(store: &std::path::Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ptp-events"))
-        .args(["proxy", "--api-bind", "127.0.0.1", "--metrics-addr", "off"])
-        .arg("--api-port")
-        .arg(port.to_string())
-        .arg("--store-path")
-        .arg(store)
+fn start(dir: &std::path::Path, port: u16) -> Child {
+    proxy_command(dir, port)
         .arg("--transport-host")
         .arg(format!("http://localhost:{port}"))
-        .env("NODE_NAME", "node1")
-        .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
+        .arg("--socket")
+        .arg("off")
         .stderr(Stdio::inherit())
         .spawn()
         .expect("run ptp-events")

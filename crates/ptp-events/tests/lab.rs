@@ -2,26 +2,14 @@
 //! gm-restore injected from "a second terminal" (`ptp-events lab inject`), the events asserted in
 //! order; then Ctrl-C, and nothing may be left behind.
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
+use common::{free_port, is_root};
 
 struct Lab {
     child: Child,

@@ -2,12 +2,12 @@
 //! thresholds from the shared volumes (rendered `/var/run/ptp4l.N.config`, the profile file under
 //! `PTP_PROFILE_PATH`) and reads the daemon's lines from the socket.
 
+mod common;
+
 use std::io::Write;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use common::{free_port, proxy_command, recorder, subscribe_when_up};
 
 #[tokio::test]
 async fn learns_interfaces_and_thresholds_from_the_shared_volumes() {
@@ -28,66 +28,33 @@ async fn learns_interfaces_and_thresholds_from_the_shared_volumes() {
     )
     .unwrap();
     let socket = dir.path().join("events.sock");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
-        .args(["proxy", "--api-bind", "127.0.0.1", "--metrics-addr", "off"])
-        .args(["--api-port", &port.to_string()])
-        .arg("--store-path")
-        .arg(dir.path().join("store"))
+    let port = free_port();
+    let mut child = proxy_command(dir.path(), port)
         .arg("--socket")
         .arg(&socket)
         .arg("--ptp-config-dir")
         .arg(&run)
         .arg("--profile-dir")
         .arg(&profiles)
-        .env("NODE_NAME", "node1")
-        .stdout(Stdio::null())
         .spawn()
         .unwrap();
-
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let s = seen.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}/event", listener.local_addr().unwrap());
-    let app = axum::Router::new().route(
-        "/event",
-        axum::routing::post(move |body: Bytes| {
-            let s = s.clone();
-            async move {
-                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                let vals = &v["data"]["values"];
-                s.lock().unwrap().push(format!(
-                    "{} {} {}",
-                    vals[0]["ResourceAddress"].as_str().unwrap(),
-                    vals[0]["value"].as_str().unwrap(),
-                    vals[1]["value"].as_str().unwrap_or("")
-                ));
-                axum::http::StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = client
-            .post(format!("http://127.0.0.1:{port}/api/ocloudNotifications/v2/subscriptions"))
-            .body(format!(
-                r#"{{"ResourceAddress":"/cluster/node/node1/sync/ptp-status/lock-state","EndpointUri":"{endpoint}"}}"#
-            ))
-            .send()
-            .await;
-        if r.is_ok_and(|r| r.status() == 201) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "producer not up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (endpoint, seen) = recorder(|v| {
+        let vals = &v["data"]["values"];
+        Some(format!(
+            "{} {} {}",
+            vals[0]["ResourceAddress"].as_str().unwrap(),
+            vals[0]["value"].as_str().unwrap(),
+            vals[1]["value"].as_str().unwrap_or("")
+        ))
+    })
+    .await;
+    subscribe_when_up(
+        port,
+        "/cluster/node/node1/sync/ptp-status/lock-state",
+        &endpoint,
+        Duration::from_secs(20),
+    )
+    .await;
     while !socket.exists() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
