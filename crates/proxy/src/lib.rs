@@ -352,7 +352,11 @@ async fn serve_api(
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The store could not be opened or loaded.
-    #[error("{0} (is another producer using this --store-path?)")]
+    #[error("{0}{hint}", hint = if .0.to_string().contains("already open") {
+        " (is another producer using this --store-path?)"
+    } else {
+        ""
+    })]
     Store(StoreError),
     /// A listener could not be bound.
     #[error("cannot listen for the {0} on {1}: {2}")]

@@ -1,0 +1,271 @@
+//! The daemon and the producer restarting around each other, with the real binaries: a
+//! `ptp-events daemon` supervising a stand-in ptp4l (a shell script whose offset the test
+//! controls through a file) and writing to a `ptp-events proxy`'s socket, and a consumer
+//! subscribed to `/cluster/node/node1/sync`.
+//!
+//! 1. LOCKED; the producer is SIGKILLed while the daemon runs; the offset goes out of range; the
+//!    producer restarts on the same store: the subscription survives, the daemon reconnects and
+//!    replays, and the consumer is told FREERUN — never the stale LOCKED.
+//! 2. LOCKED again; the daemon is stopped (SIGTERM) while the producer runs; the offset goes out
+//!    of range; the daemon starts again (`CMD RESTART`, replay): the consumer is told FREERUN
+//!    once, and nothing stale is published meanwhile.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Seen, free_port, is_placeholder, proxy_command, recorder, subscribe_when_up};
+
+const NODE: &str = "node1";
+const IN_RANGE: i64 = 5;
+const OUT_OF_RANGE: i64 = 1_000_000;
+
+fn write_exec(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A stand-in ptp4l: SLAVE, then an `s2` offset every 100 ms, read from `offset_file`.
+fn fake_ptp4l(offset_file: &Path) -> String {
+    format!(
+        r#"#!/bin/sh
+name=$(basename "$2")
+echo "ptp4l[1.000]: [$name:5] port 1 (eth0): UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED"
+while :; do
+  n=$(cat '{}')
+  echo "ptp4l[2.000]: [$name:6] master offset $n s2 freq 0 path delay 500"
+  sleep 0.1
+done
+"#,
+        offset_file.display()
+    )
+}
+
+fn set_offset(file: &Path, n: i64) {
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, n.to_string()).unwrap();
+    std::fs::rename(tmp, file).unwrap();
+}
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn stop(mut c: Kill, signal: &str) {
+    let pid = c.0.id().to_string();
+    let _ = Command::new("kill").args([signal, &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} did not exit on {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(c);
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    port: u16,
+    offset: std::path::PathBuf,
+}
+
+impl Setup {
+    fn p(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn producer(&self) -> Kill {
+        let child = proxy_command(self.dir.path(), self.port)
+            .arg("--socket")
+            .arg(self.p("events.sock"))
+            .arg("--ptp-config-dir")
+            .arg(self.p("run"))
+            .arg("--profile-dir")
+            .arg(self.p("profiles"))
+            .args(["--config-update-interval", "1"])
+            .args([
+                "--transport-host",
+                &format!("http://localhost:{}", self.port),
+            ])
+            .spawn()
+            .unwrap();
+        Kill(child)
+    }
+
+    fn daemon(&self) -> Kill {
+        let child = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
+            .args(["daemon", "--node-name", NODE, "--stop-grace", "2"])
+            .arg("--profile-file")
+            .arg(self.p("profiles").join(NODE))
+            .arg("--run-dir")
+            .arg(self.p("run"))
+            .arg("--bin-dir")
+            .arg(self.p("bin"))
+            .arg("--socket")
+            .arg(self.p("events.sock"))
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Kill(child)
+    }
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Setup {
+        port: free_port(),
+        offset: dir.path().join("offset"),
+        dir,
+    };
+    for d in ["run", "profiles", "bin"] {
+        std::fs::create_dir_all(s.p(d)).unwrap();
+    }
+    set_offset(&s.offset, IN_RANGE);
+    write_exec(&s.p("bin").join("ptp4l"), &fake_ptp4l(&s.offset));
+    // Thresholds ±100 ns; no phc2sys (only ptp4l runs).
+    std::fs::write(
+        s.p("profiles").join(NODE),
+        r#"[{"name":"slave","interface":"eth0","ptp4lOpts":"-2 -s","ptp4lConf":"[global]\nslaveOnly 1\n","ptpClockThreshold":{"holdOverTimeout":5,"maxOffsetThreshold":100,"minOffsetThreshold":-100}}]"#,
+    )
+    .unwrap();
+    s
+}
+
+/// The lock-state events, as "<state> <offset>"; the initial placeholder is left out.
+fn lock_states(v: &serde_json::Value) -> Option<String> {
+    if is_placeholder(v) || v["type"] != "event.sync.ptp-status.ptp-state-change" {
+        return None;
+    }
+    let vals = &v["data"]["values"];
+    Some(format!(
+        "{} {} {}",
+        vals[0]["ResourceAddress"].as_str().unwrap_or(""),
+        vals[0]["value"].as_str().unwrap_or(""),
+        vals[1]["value"].as_str().unwrap_or("")
+    ))
+}
+
+/// Waits until `seen` holds `n` events (at most `limit`); returns how long it took.
+async fn wait_events(seen: &Seen, n: usize, limit: Duration, what: &str) -> Duration {
+    let t0 = Instant::now();
+    while seen.lock().unwrap().len() < n {
+        assert!(
+            t0.elapsed() < limit,
+            "{what}: waited {limit:?} for {n} events, got {:?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    t0.elapsed()
+}
+
+fn states(seen: &Seen) -> Vec<String> {
+    seen.lock().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_and_daemon_restarts_publish_the_current_state_and_nothing_stale() {
+    let s = setup();
+    let master = format!("/cluster/node/{NODE}/eth0/master");
+    let locked = format!("{master} LOCKED {IN_RANGE}");
+    let freerun = format!("{master} FREERUN {OUT_OF_RANGE}");
+
+    let producer = s.producer();
+    let (endpoint, seen) = recorder(lock_states).await;
+    subscribe_when_up(
+        s.port,
+        &format!("/cluster/node/{NODE}/sync"),
+        &endpoint,
+        Duration::from_secs(20),
+    )
+    .await;
+    let daemon = s.daemon();
+    let t = wait_events(&seen, 1, Duration::from_secs(20), "first LOCKED").await;
+    eprintln!("LOCKED {t:?} after the daemon started");
+    assert_eq!(states(&seen), std::slice::from_ref(&locked));
+
+    // 1. The producer is SIGKILLed while the daemon runs; the state changes meanwhile.
+    stop(producer, "-KILL");
+    set_offset(&s.offset, OUT_OF_RANGE);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let restarted = Instant::now();
+    let producer = s.producer();
+    wait_events(
+        &seen,
+        2,
+        Duration::from_secs(20),
+        "FREERUN after the producer restart",
+    )
+    .await;
+    eprintln!(
+        "producer restart: FREERUN delivered {:?} after the new producer was spawned",
+        restarted.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        states(&seen),
+        [locked.clone(), freerun.clone()],
+        "after the producer restart the consumer must be told the current state only"
+    );
+    // The subscription is still there (one, loaded from the store).
+    let subs: serde_json::Value = reqwest::get(format!(
+        "http://127.0.0.1:{}/api/ocloudNotifications/v2/subscriptions",
+        s.port
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(subs.as_array().map(Vec::len), Some(1), "{subs}");
+
+    // 2. Back to LOCKED, then the daemon is restarted while the producer runs, the state
+    //    changing while it is down.
+    set_offset(&s.offset, IN_RANGE);
+    wait_events(&seen, 3, Duration::from_secs(10), "LOCKED again").await;
+    stop(daemon, "-TERM");
+    set_offset(&s.offset, OUT_OF_RANGE);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        states(&seen),
+        [locked.clone(), freerun.clone(), locked.clone()],
+        "nothing may be published while the daemon is down (within the downtime threshold)"
+    );
+    let restarted = Instant::now();
+    let daemon = s.daemon();
+    wait_events(
+        &seen,
+        4,
+        Duration::from_secs(20),
+        "FREERUN after the daemon restart",
+    )
+    .await;
+    eprintln!(
+        "daemon restart: FREERUN delivered {:?} after the new daemon was spawned",
+        restarted.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        states(&seen),
+        [
+            locked.clone(),
+            freerun.clone(),
+            locked.clone(),
+            freerun.clone()
+        ],
+        "after the daemon restart the consumer must be told the current state only"
+    );
+    stop(daemon, "-TERM");
+    stop(producer, "-TERM");
+}
