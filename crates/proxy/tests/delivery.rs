@@ -397,3 +397,64 @@ async fn endpoints_that_close_after_each_answer_work() {
             .contains("cne_delivery_retries_total 0")
     );
 }
+
+/// An endpoint that answers its first request (the initial notification) with 204, then resets
+/// (TCP RST) every later connection as soon as the request arrives.
+async fn resetting_endpoint() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/event", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut chunk = [0u8; 8192];
+            let _ = conn.read(&mut chunk).await;
+            if first {
+                first = false;
+                let _ = conn
+                    .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                    .await;
+            } else {
+                // SO_LINGER 0: closing sends RST instead of FIN.
+                let _ = conn.set_linger(Some(Duration::ZERO));
+            }
+            drop(conn);
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_resetting_consumer_is_isolated_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = producer(dir.path()).await;
+    let ok = Consumer::start(Behaviour::Ok).await;
+    assert_eq!(subscribe(&p, &lock_state(), &ok.url).await.status(), 201);
+    let resetting = resetting_endpoint().await;
+    assert_eq!(subscribe(&p, &lock_state(), &resetting).await.status(), 201);
+    for i in 0..5 {
+        p.hub.publish(
+            Resource::LockState,
+            lock_values("LOCKED", i),
+            EventTime::now(),
+        );
+    }
+    let events = ok.wait_for(6, Duration::from_secs(5)).await;
+    assert_eq!(offsets(&events[1..]), ["0", "1", "2", "3", "4"]);
+    // Resets are transport failures: retried, then the endpoint is removed after the budget (3).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while p.hub.len() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "resetting endpoint not removed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(p.hub.list()[0].endpoint_uri, ok.url);
+    let metrics = p.hub.metrics().render();
+    assert!(
+        metrics.contains("cne_delivery_endpoints_removed_total 1"),
+        "{metrics}"
+    );
+}
