@@ -124,6 +124,33 @@ struct State {
     latest: [Option<Latest>; 7],
     seq: [u64; 7],
     next_order: u64,
+    /// Subscriptions stored or being created, per consumer host (`host:port`): the per-host
+    /// limit's count, kept up to date instead of scanned.
+    host_load: HashMap<String, usize>,
+}
+
+impl State {
+    fn add_load(&mut self, host: String) {
+        *self.host_load.entry(host).or_default() += 1;
+    }
+
+    fn sub_load(&mut self, host: &str) {
+        if let Some(n) = self.host_load.get_mut(host) {
+            *n -= 1;
+            if *n == 0 {
+                self.host_load.remove(host);
+            }
+        }
+    }
+
+    /// Ends a creation in progress (the count moves to the stored subscription, if any).
+    fn unpend(&mut self, key: &(String, String)) {
+        if self.pending.remove(key)
+            && let Ok(u) = url::Url::parse(&key.0)
+        {
+            self.sub_load(&host_key(&u));
+        }
+    }
 }
 
 struct Endpoint {
@@ -416,26 +443,14 @@ impl Hub {
                 )));
             }
             let max_per_host = self.max_per_host.load(Ordering::SeqCst);
-            if max_per_host != usize::MAX {
-                let host = host_key(&url);
-                let stored: usize = st
-                    .endpoints
-                    .values()
-                    .filter(|e| host_key(&e.handle.url) == host)
-                    .map(|e| e.subscriptions)
-                    .sum();
-                let pending = st
-                    .pending
-                    .iter()
-                    .filter(|(e, _)| url::Url::parse(e).is_ok_and(|u| host_key(&u) == host))
-                    .count();
-                if stored + pending >= max_per_host {
-                    return Err(HubError::Limit(format!(
-                        "subscription limit reached for consumer host {host}: {} subscriptions exist and --max-subscriptions-per-host is {max_per_host}",
-                        stored + pending
-                    )));
-                }
+            let host = host_key(&url);
+            let load = st.host_load.get(&host).copied().unwrap_or(0);
+            if load >= max_per_host {
+                return Err(HubError::Limit(format!(
+                    "subscription limit reached for consumer host {host}: {load} subscriptions exist and --max-subscriptions-per-host is {max_per_host}"
+                )));
             }
+            st.add_load(host);
             st.pending.insert(key.clone());
             st.seq
         };
@@ -472,7 +487,7 @@ impl Hub {
 
         {
             let mut st = self.state.lock().expect("hub lock");
-            st.pending.remove(&pending.disarm());
+            st.unpend(&pending.disarm());
             let before = st
                 .endpoints
                 .get(&info.endpoint_uri)
@@ -618,6 +633,7 @@ impl Hub {
         for r in entry.covers.iter().filter(|r| !old.contains(*r)) {
             st.routes[r.index()].push(handle.clone());
         }
+        st.add_load(host_key(&handle.url));
         handle
     }
 
@@ -652,6 +668,7 @@ impl Hub {
                 .queue_depth
                 .remove_label_values(&[uri.as_str()]);
         }
+        st.sub_load(&host_key(&handle.url));
         true
     }
 
@@ -722,12 +739,7 @@ impl PendingGuard<'_> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.hub
-                .state
-                .lock()
-                .expect("hub lock")
-                .pending
-                .remove(&key);
+            self.hub.state.lock().expect("hub lock").unpend(&key);
         }
     }
 }

@@ -401,6 +401,10 @@ fn memory() {
             "off",
             "--socket",
             "off",
+            "--max-subscriptions",
+            "20000",
+            "--max-subscriptions-per-host",
+            "20000",
         ])
         .args(["--api-port", &port.to_string()])
         .arg("--store-path")
