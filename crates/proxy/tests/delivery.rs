@@ -417,7 +417,7 @@ async fn resetting_endpoint() -> String {
                     .await;
             } else {
                 // SO_LINGER 0: closing sends RST instead of FIN.
-                let _ = conn.set_linger(Some(Duration::ZERO));
+                let _ = conn.set_zero_linger();
             }
             drop(conn);
         }
