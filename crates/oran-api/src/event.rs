@@ -251,6 +251,15 @@ mod tests {
         assert!(ev.to_json().contains(r#""value":"-5.5""#));
     }
 
+    /// The `cloud_event` fuzz target's finding, byte for byte: it decoded, but its re-encoding
+    /// (year `-0013`) did not decode again. A year outside 0000–9999 is now refused.
+    #[test]
+    fn fuzz_regression_negative_year() {
+        let body = br#"{"specversion":"1.0","id":"97df4082-6822-4326-a1e1-4db8c1be8361","source":"/sync/ptp-status/loc1k-state","type":"eVent.ge","time":"-013-11-25T06:05:09.7028","data":{"versia":[]}}"#;
+        let e = CloudEvent::from_json(body).unwrap_err();
+        assert!(e.0.contains("-013-11-25"), "{e}");
+    }
+
     #[test]
     fn garbage_gets_a_clear_error() {
         assert!(

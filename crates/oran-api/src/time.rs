@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The `time` of a [`crate::CloudEvent`]: a UTC instant with nanoseconds.
@@ -43,7 +43,12 @@ pub fn format_go_rfc3339_nano(t: &DateTime<Utc>) -> String {
 /// Parses a timestamp leniently: RFC 3339 with or without fraction, or the StarlingX forms
 /// (`YYYY-MM-DD HH:MM:SS[.ffffff]`, `YYYY-MM-DDTHH:MM:SS[.ffffff]` without offset) taken as UTC.
 pub fn parse_lenient(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
+    parse_any(s.trim()).filter(|t| (0..=9999).contains(&t.year()))
+}
+
+/// Every accepted form; [`parse_lenient`] then keeps only the years RFC 3339 can write (four
+/// digits), so that whatever decodes also encodes and decodes again.
+fn parse_any(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
@@ -121,5 +126,16 @@ mod tests {
         }
         assert!(parse_lenient("2026-11-25T13:43:44Z").is_some());
         assert!(parse_lenient("yesterday").is_none());
+    }
+
+    /// Found by the `cloud_event` fuzz target: a negative year decoded (chrono's `%Y` takes a
+    /// sign), but its RFC 3339 re-encoding did not decode again.
+    #[test]
+    fn years_outside_rfc3339_are_refused() {
+        assert!(parse_lenient("-013-11-25T06:05:09.7028").is_none());
+        assert!(parse_lenient("+12026-11-25T06:05:09Z").is_none());
+        assert!(parse_lenient("12026-11-25 06:05:09").is_none());
+        let t = parse_lenient("0013-11-25T06:05:09.7028").unwrap();
+        assert_eq!(parse_lenient(&format_go_rfc3339_nano(&t)), Some(t));
     }
 }
