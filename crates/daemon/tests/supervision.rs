@@ -150,7 +150,17 @@ async fn forwards_lines_restarts_a_killed_process_and_stops_cleanly() {
         )
         .await;
     }
-    assert!(seen.iter().any(|l| l == "some diagnostics on stderr"));
+    // stdout and stderr are read by separate tasks: the stderr line may come after the others.
+    if !seen.iter().any(|l| l == "some diagnostics on stderr") {
+        wait_for(
+            &mut rx,
+            &mut seen,
+            Duration::from_secs(5),
+            "stderr line",
+            |l| l == "some diagnostics on stderr",
+        )
+        .await;
+    }
     let up_pos = seen
         .iter()
         .position(|l| l.contains("phc2sys[") && l.contains("STATUS:1"))
