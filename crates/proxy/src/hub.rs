@@ -98,14 +98,14 @@ pub enum HubError {
 
 struct Subscription {
     info: SubscriptionInfo,
-    covers: ResourceSet,
     order: u64,
 }
 
 struct EndpointEntry {
     handle: Arc<Endpoint>,
     covers: ResourceSet,
-    subscriptions: usize,
+    /// This endpoint's subscriptions: id → what each covers (`covers` is their union).
+    subs: HashMap<String, ResourceSet>,
 }
 
 struct Latest {
@@ -607,14 +607,8 @@ impl Hub {
         let order = st.next_order;
         st.next_order += 1;
         let uri = info.endpoint_uri.clone();
-        st.subs.insert(
-            info.subscription_id.clone(),
-            Subscription {
-                info,
-                covers,
-                order,
-            },
-        );
+        let id = info.subscription_id.clone();
+        st.subs.insert(id.clone(), Subscription { info, order });
         let entry = match st.endpoints.get_mut(&uri) {
             Some(e) => e,
             None => {
@@ -622,11 +616,11 @@ impl Hub {
                 st.endpoints.entry(uri.clone()).or_insert(EndpointEntry {
                     handle,
                     covers: ResourceSet::EMPTY,
-                    subscriptions: 0,
+                    subs: HashMap::new(),
                 })
             }
         };
-        entry.subscriptions += 1;
+        entry.subs.insert(id, covers);
         let old = entry.covers;
         entry.covers = old.union(covers);
         let handle = entry.handle.clone();
@@ -644,23 +638,21 @@ impl Hub {
         };
         let uri = sub.info.endpoint_uri;
         st.keys.remove(&(uri.clone(), sub.info.resource_address));
-        let remaining: ResourceSet = st
-            .subs
-            .values()
-            .filter(|s| s.info.endpoint_uri == uri)
-            .map(|s| s.covers)
-            .fold(ResourceSet::EMPTY, ResourceSet::union);
         let Some(entry) = st.endpoints.get_mut(&uri) else {
             return true;
         };
-        entry.subscriptions -= 1;
+        entry.subs.remove(id);
+        let remaining = entry
+            .subs
+            .values()
+            .fold(ResourceSet::EMPTY, |a, b| a.union(*b));
         let old = entry.covers;
         entry.covers = remaining;
         let handle = entry.handle.clone();
         for r in old.iter().filter(|r| !remaining.contains(*r)) {
             st.routes[r.index()].retain(|e| !Arc::ptr_eq(e, &handle));
         }
-        if entry.subscriptions == 0 {
+        if entry.subs.is_empty() {
             st.endpoints.remove(&uri);
             handle.close();
             let _ = self
@@ -692,11 +684,10 @@ impl Hub {
     async fn remove_endpoint(&self, uri: &str, failures: u32) {
         let ids: Vec<String> = {
             let st = self.state.lock().expect("hub lock");
-            st.subs
-                .iter()
-                .filter(|(_, s)| s.info.endpoint_uri == uri)
-                .map(|(id, _)| id.clone())
-                .collect()
+            st.endpoints
+                .get(uri)
+                .map(|e| e.subs.keys().cloned().collect())
+                .unwrap_or_default()
         };
         if ids.is_empty() {
             return;
