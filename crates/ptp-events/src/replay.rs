@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use clap::Args;
 use oran_api::{CloudEvent, EventTime};
-use ptp_state::{Engine, EngineConfig, ReplayClock, Thresholds};
+use ptp_state::{Engine, EngineConfig, Replayer, Thresholds};
 
 /// Flags of `replay`.
 #[derive(Args, Debug, Clone)]
@@ -76,35 +76,37 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         min_offset: args.min_offset,
     };
     let mut engine = Engine::new(cfg);
-    let mut clock = ReplayClock::new();
-    let mut changes = Vec::new();
+    let mut replayer = Replayer::new();
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());
     let mut seq = 0u64;
-    let mut emit =
-        |line_no: usize, at: u64, changes: &mut Vec<ptp_state::Change>| -> anyhow::Result<()> {
-            for c in changes.drain(..) {
-                let when = calendar(at, year);
-                let time = EventTime(
-                    when.unwrap_or(DateTime::<Utc>::UNIX_EPOCH + Duration::from_nanos(at)),
-                );
-                seq += 1;
-                let ev = CloudEvent::new(c.resource, format!("replay-{seq}"), time, c.values);
-                let record = Record {
-                    line: line_no,
-                    address: c.resource.address(&args.node_name),
-                    event: &ev,
-                };
-                let text = serde_json::to_string(&record)?;
-                if let Err(e) = writeln!(out, "{text}") {
-                    if e.kind() == std::io::ErrorKind::BrokenPipe {
-                        std::process::exit(0);
-                    }
-                    return Err(e.into());
+    let mut emit = |changes: Vec<ptp_state::TimedChange>| -> anyhow::Result<()> {
+        for ptp_state::TimedChange {
+            line: line_no,
+            at,
+            change: c,
+        } in changes
+        {
+            let when = calendar(at, year);
+            let time =
+                EventTime(when.unwrap_or(DateTime::<Utc>::UNIX_EPOCH + Duration::from_nanos(at)));
+            seq += 1;
+            let ev = CloudEvent::new(c.resource, format!("replay-{seq}"), time, c.values);
+            let record = Record {
+                line: line_no,
+                address: c.resource.address(&args.node_name),
+                event: &ev,
+            };
+            let text = serde_json::to_string(&record)?;
+            if let Err(e) = writeln!(out, "{text}") {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    std::process::exit(0);
                 }
+                return Err(e.into());
             }
-            Ok(())
-        };
+        }
+        Ok(())
+    };
     let mut raw = Vec::new();
     let mut line_no = 0;
     let mut reader = input;
@@ -119,13 +121,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         line_no += 1;
         let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches(['\n', '\r']);
-        let now = clock.observe(line);
-        while let Some(d) = engine.next_deadline().filter(|d| *d <= now) {
-            engine.tick(d, &mut changes);
-            emit(line_no, d, &mut changes)?;
-        }
-        engine.feed(line, now, &mut changes);
-        emit(line_no, now, &mut changes)?;
+        emit(replayer.line(&mut engine, line))?;
     }
     if args.metrics {
         let mut text = String::new();

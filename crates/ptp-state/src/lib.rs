@@ -92,4 +92,4 @@ pub use config::{ClockType, EngineConfig, Nanos, ProfileInfo, Thresholds, defaul
 pub use engine::{Change, Engine, Stats};
 pub use metrics::{clock_state_value, escape_label_value};
 pub use parse::{LineKind, ParsedLine, parse_line};
-pub use replay::{ReplayClock, TimedChange, replay};
+pub use replay::{ReplayClock, Replayer, TimedChange, replay};

@@ -93,6 +93,43 @@ pub struct TimedChange {
     pub change: Change,
 }
 
+/// Replays a log one line at a time (for logs read as a stream): each line gets its `now` from
+/// a [`ReplayClock`]; timers due before it fire first, at their deadline.
+#[derive(Debug, Default)]
+pub struct Replayer {
+    clock: ReplayClock,
+    line: usize,
+    buf: Vec<Change>,
+}
+
+impl Replayer {
+    /// A replayer at the start of a log.
+    pub fn new() -> Self {
+        Replayer::default()
+    }
+
+    /// Feeds the next line of the log to `engine` and returns the changes it caused, in order.
+    pub fn line(&mut self, engine: &mut Engine, line: &str) -> Vec<TimedChange> {
+        self.line += 1;
+        let now = self.clock.observe(line);
+        let mut result = Vec::new();
+        while let Some(d) = engine.next_deadline().filter(|d| *d <= now) {
+            engine.tick(d, &mut self.buf);
+            result.extend(self.timed(d));
+        }
+        engine.feed(line, now, &mut self.buf);
+        result.extend(self.timed(now));
+        result
+    }
+
+    fn timed(&mut self, at: Nanos) -> impl Iterator<Item = TimedChange> + '_ {
+        let line = self.line;
+        self.buf
+            .drain(..)
+            .map(move |change| TimedChange { line, at, change })
+    }
+}
+
 /// Feeds every line of a log to `engine` with `now` from a [`ReplayClock`] and returns the
 /// changes in order. Timers due before a line fire first, at their deadline. Timers still pending
 /// after the last line are not fired (call [`Engine::tick`] to flush them).
@@ -100,27 +137,11 @@ pub fn replay<'a>(
     engine: &mut Engine,
     lines: impl IntoIterator<Item = &'a str>,
 ) -> Vec<TimedChange> {
-    let mut clock = ReplayClock::new();
-    let mut result = Vec::new();
-    let mut buf = Vec::new();
-    for (i, line) in lines.into_iter().enumerate() {
-        let now = clock.observe(line);
-        while let Some(d) = engine.next_deadline().filter(|d| *d <= now) {
-            engine.tick(d, &mut buf);
-            result.extend(buf.drain(..).map(|change| TimedChange {
-                line: i + 1,
-                at: d,
-                change,
-            }));
-        }
-        engine.feed(line, now, &mut buf);
-        result.extend(buf.drain(..).map(|change| TimedChange {
-            line: i + 1,
-            at: now,
-            change,
-        }));
-    }
-    result
+    let mut r = Replayer::new();
+    lines
+        .into_iter()
+        .flat_map(|line| r.line(engine, line))
+        .collect()
 }
 
 #[cfg(test)]
