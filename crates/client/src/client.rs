@@ -1,5 +1,7 @@
 //! The REST client for one publisher (producer).
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use oran_api::{API_BASE_PATH, SubscriptionInfo};
@@ -38,6 +40,7 @@ pub struct Client {
     http: reqwest::Client,
     api: Url,
     timeout: Duration,
+    token: Option<Arc<BearerToken>>,
 }
 
 /// Builds a [`Client`] with non-default settings.
@@ -47,9 +50,42 @@ pub struct ClientBuilder {
     api_path: Option<String>,
     timeout: Duration,
     connect_timeout: Duration,
+    token: Option<BearerToken>,
+    ca_file: Option<PathBuf>,
+    identity: Option<(PathBuf, PathBuf)>,
 }
 
 impl ClientBuilder {
+    /// Sends `Authorization: Bearer <token>` with every request (for a producer started with
+    /// `--auth-token-file` or TokenReview authentication).
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(BearerToken::Static(token.into()));
+        self
+    }
+
+    /// Like [`ClientBuilder::bearer_token`], with the token read from a file, re-read when the
+    /// file changes: a Kubernetes projected service-account token, which the kubelet rotates,
+    /// stays valid. Surrounding white space is ignored. The file must be readable at
+    /// [`ClientBuilder::build`].
+    pub fn bearer_token_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.token = Some(BearerToken::File(TokenFile::new(path.into())));
+        self
+    }
+
+    /// Trusts only the CA certificates of this PEM file for `https://` publishers (without it,
+    /// the system's trust store is used).
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Presents this client certificate (PEM chain, leaf first) and its private key (PEM) to
+    /// `https://` publishers that require mutual TLS.
+    pub fn client_identity(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.identity = Some((cert.into(), key.into()));
+        self
+    }
+
     /// Sets the API path (default `/api/ocloudNotifications/v2/`, or the path given in the
     /// publisher URL).
     pub fn api_path(mut self, path: impl Into<String>) -> Self {
@@ -72,18 +108,55 @@ impl ClientBuilder {
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
         let api = api_url(&self.publisher, self.api_path.as_deref())?;
-        let http = reqwest::Client::builder()
+        let config = |message: String| Error::Config {
+            publisher: self.publisher.clone(),
+            message,
+        };
+        install_crypto_provider();
+        let mut builder = reqwest::Client::builder()
             .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout)
-            .build()
-            .map_err(|e| Error::InvalidAddress {
-                address: self.publisher.clone(),
-                message: format!("cannot build an HTTP client: {e}"),
+            .connect_timeout(self.connect_timeout);
+        if let Some(ca) = &self.ca_file {
+            let pem =
+                std::fs::read(ca).map_err(|e| config(format!("CA file {}: {e}", ca.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| config(format!("CA file {}: {e}", ca.display())))?;
+            if certs.is_empty() {
+                return Err(config(format!(
+                    "CA file {}: no PEM certificate in it",
+                    ca.display()
+                )));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        if let Some((cert, key)) = &self.identity {
+            let mut pem = std::fs::read(cert)
+                .map_err(|e| config(format!("client certificate {}: {e}", cert.display())))?;
+            pem.push(b'\n');
+            pem.extend(
+                std::fs::read(key)
+                    .map_err(|e| config(format!("client key {}: {e}", key.display())))?,
+            );
+            let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                config(format!(
+                    "client certificate {} / key {}: {e}",
+                    cert.display(),
+                    key.display()
+                ))
             })?;
+            builder = builder.identity(id);
+        }
+        if let Some(token) = &self.token {
+            token.value().map_err(config)?;
+        }
+        let http = builder
+            .build()
+            .map_err(|e| config(format!("cannot build an HTTP client: {e}")))?;
         Ok(Client {
             http,
             api,
             timeout: self.timeout,
+            token: self.token.map(Arc::new),
         })
     }
 }
@@ -104,9 +177,9 @@ fn api_url(publisher: &str, api_path: Option<&str>) -> Result<Url, Error> {
         format!("http://{p}")
     };
     let mut url = Url::parse(&with_scheme).map_err(|e| invalid(e.to_string()))?;
-    if url.scheme() != "http" {
+    if url.scheme() != "http" && url.scheme() != "https" {
         return Err(invalid(format!(
-            "scheme {:?} is not supported (the PTP events API is plain HTTP)",
+            "scheme {:?} is not supported (use http or https)",
             url.scheme()
         )));
     }
@@ -148,6 +221,9 @@ impl Client {
             api_path: None,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            token: None,
+            ca_file: None,
+            identity: None,
         }
     }
 
@@ -168,6 +244,14 @@ impl Client {
     ) -> Result<(StatusCode, Vec<u8>), Error> {
         let m = method_name(&method);
         let mut req = self.http.request(method, url);
+        if let Some(token) = &self.token {
+            // A token file that became unreadable is reported as the call's error.
+            let value = token.value().map_err(|message| Error::Config {
+                publisher: self.api.to_string(),
+                message,
+            })?;
+            req = req.bearer_auth(value);
+        }
         if let Some(b) = body {
             req = req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -388,6 +472,88 @@ fn path_segment(s: &str) -> String {
     out
 }
 
+/// Installs rustls' `ring` provider as the process default unless one is installed already.
+///
+/// The SDK builds reqwest without a TLS provider of its own; [`ClientBuilder::build`] calls this.
+/// A program that also builds its own `reqwest` clients in the same process should call it (or
+/// install a provider) first, since reqwest refuses to build a client without one.
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may win the race; either way a provider is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// Where the bearer token comes from.
+#[derive(Debug)]
+enum BearerToken {
+    Static(String),
+    File(TokenFile),
+}
+
+impl BearerToken {
+    fn value(&self) -> Result<String, String> {
+        match self {
+            BearerToken::Static(t) => Ok(t.clone()),
+            BearerToken::File(f) => f.value(),
+        }
+    }
+}
+
+impl Clone for BearerToken {
+    fn clone(&self) -> Self {
+        match self {
+            BearerToken::Static(t) => BearerToken::Static(t.clone()),
+            BearerToken::File(f) => BearerToken::File(TokenFile::new(f.path.clone())),
+        }
+    }
+}
+
+/// A token file, re-read when its modification time, size or inode changes (the kubelet
+/// replaces projected tokens by swapping a symbolic link).
+#[derive(Debug)]
+struct TokenFile {
+    path: PathBuf,
+    cached: std::sync::Mutex<Option<(FileStamp, String)>>,
+}
+
+type FileStamp = (std::time::SystemTime, u64, u64);
+
+impl TokenFile {
+    fn new(path: PathBuf) -> TokenFile {
+        TokenFile {
+            path,
+            cached: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn value(&self) -> Result<String, String> {
+        use std::os::unix::fs::MetadataExt;
+        let unreadable = |e: std::io::Error| format!("token file {}: {e}", self.path.display());
+        let meta = std::fs::metadata(&self.path).map_err(unreadable)?;
+        let stamp = (
+            meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+            meta.len(),
+            meta.ino(),
+        );
+        let mut cached = self.cached.lock().expect("token lock");
+        if let Some((s, t)) = cached.as_ref()
+            && *s == stamp
+        {
+            return Ok(t.clone());
+        }
+        let token = std::fs::read_to_string(&self.path)
+            .map_err(unreadable)?
+            .trim()
+            .to_owned();
+        if token.is_empty() {
+            return Err(format!("token file {} is empty", self.path.display()));
+        }
+        *cached = Some((stamp, token.clone()));
+        Ok(token)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,7 +580,11 @@ mod tests {
             "http://h:1/api/ocloudNotifications/v2/"
         );
         assert!(base("").is_err());
-        assert!(base("https://h:1").is_err());
+        assert_eq!(
+            base("https://h:1").unwrap(),
+            "https://h:1/api/ocloudNotifications/v2/"
+        );
+        assert!(base("ftp://h:1").is_err());
         assert!(base("http://").is_err());
     }
 }

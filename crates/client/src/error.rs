@@ -68,6 +68,21 @@ pub enum Error {
     /// 409: this EndpointUri already subscribes to this ResourceAddress.
     #[error("{0}")]
     Conflict(ApiError),
+    /// 401: no token, or the publisher does not accept it.
+    #[error("{0}")]
+    Unauthorized(ApiError),
+    /// 403: refused by the publisher's policy (a subscription limit, or an authenticated
+    /// identity it does not allow).
+    #[error("{0}")]
+    Forbidden(ApiError),
+    /// The client's own configuration cannot be used (a CA, certificate, key or token file).
+    #[error("publisher {publisher}: {message}")]
+    Config {
+        /// The publisher.
+        publisher: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Any other unexpected status.
     #[error("{0}")]
     Status(ApiError),
@@ -139,9 +154,12 @@ impl Error {
     /// The error answer, when the publisher answered.
     pub fn api(&self) -> Option<&ApiError> {
         match self {
-            Error::BadRequest(a) | Error::NotFound(a) | Error::Conflict(a) | Error::Status(a) => {
-                Some(a)
-            }
+            Error::BadRequest(a)
+            | Error::NotFound(a)
+            | Error::Conflict(a)
+            | Error::Unauthorized(a)
+            | Error::Forbidden(a)
+            | Error::Status(a) => Some(a),
             _ => None,
         }
     }
@@ -179,6 +197,8 @@ impl Error {
         match api.status {
             400 => Error::BadRequest(api),
             404 => Error::NotFound(api),
+            401 => Error::Unauthorized(api),
+            403 => Error::Forbidden(api),
             409 => Error::Conflict(api),
             _ => Error::Status(api),
         }

@@ -65,7 +65,9 @@ pub use address::{
     ptp_resource_addresses, publisher_service_address, resource_address, short_node_name,
     substitute_node_tokens,
 };
-pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+pub use client::{
+    Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, install_crypto_provider,
+};
 pub use error::{ApiError, Error};
 pub use event::{DecodeError, Event, Measurement, Reading, decode_event, decode_events};
 pub use receiver::{EventHandler, Receiver};

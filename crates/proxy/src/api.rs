@@ -15,7 +15,7 @@ use oran_api::{API_BASE_PATH, Resource, ResourceSelector, SubscriptionInfo};
 use serde::Serialize;
 
 use crate::hub::{Hub, HubError};
-use crate::security::{EndpointPolicy, TokenFile};
+use crate::security::{AuthDecision, Authenticator, EndpointPolicy};
 
 /// The OpenAPI 3 description of this API, served at `GET /api/ocloudNotifications/v2/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
@@ -27,8 +27,8 @@ pub const UNAUTHENTICATED: [&str; 2] = ["health", "openapi.json"];
 /// subscription creation.
 #[derive(Clone, Default)]
 pub struct Guard {
-    /// Accepted bearer tokens; `None`: authentication is off.
-    pub tokens: Option<Arc<TokenFile>>,
+    /// Authentication; `None`: off.
+    pub auth: Option<Arc<Authenticator>>,
     /// Where subscriptions may send notifications.
     pub endpoints: Arc<EndpointPolicy>,
 }
@@ -147,20 +147,30 @@ async fn edge(State(guard): State<Guard>, mut req: Request, next: Next) -> Respo
     let exempt = instance
         .strip_prefix(API_BASE_PATH)
         .is_some_and(|rest| UNAUTHENTICATED.contains(&rest.trim_end_matches('/')));
-    let resp = if let Some(tokens) = guard.tokens.as_ref().filter(|_| !exempt)
-        && !tokens.check(
-            req.headers()
-                .get(header::AUTHORIZATION)
-                .map(HeaderValue::as_bytes),
-        ) {
-        let mut r = problem(
-            StatusCode::UNAUTHORIZED,
-            "this API needs an Authorization: Bearer <token> header with a token of --auth-token-file",
-        );
+    let decision = match guard.auth.as_ref().filter(|_| !exempt) {
+        Some(auth) => {
+            auth.check(
+                req.headers()
+                    .get(header::AUTHORIZATION)
+                    .map(HeaderValue::as_bytes),
+            )
+            .await
+        }
+        None => AuthDecision::Allow,
+    };
+    let resp = if let AuthDecision::Unauthenticated(why) = decision {
+        let mut r = problem(StatusCode::UNAUTHORIZED, why);
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"ocloudNotifications\""),
         );
+        r
+    } else if let AuthDecision::Forbidden(why) = decision {
+        problem(StatusCode::FORBIDDEN, why)
+    } else if let AuthDecision::Unavailable(why) = decision {
+        let mut r = problem(StatusCode::SERVICE_UNAVAILABLE, why);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         r
     } else if req.method() == Method::HEAD {
         let mut r = problem(

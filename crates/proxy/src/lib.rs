@@ -19,6 +19,7 @@ pub mod security;
 mod sender;
 pub mod store;
 pub mod tls;
+pub mod tokenreview;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -60,8 +61,11 @@ pub struct ProducerConfig {
 /// [`Producer::start`] uses: no authentication, every EndpointUri allowed, generous limits.
 #[derive(Debug, Clone)]
 pub struct ApiPolicy {
-    /// File of static bearer tokens (one per line); `None`: no authentication.
+    /// File of static bearer tokens (one per line); `None`: no static tokens.
     pub auth_token_file: Option<PathBuf>,
+    /// Kubernetes TokenReview authentication; `None`: off. With both this and
+    /// `auth_token_file`, a token accepted by either is admitted.
+    pub token_review: Option<tokenreview::TokenReviewConfig>,
     /// Where subscriptions may send notifications; empty: anywhere.
     pub endpoint_allow: Vec<security::AllowRule>,
     /// Most subscriptions in total.
@@ -86,6 +90,7 @@ impl Default for ApiPolicy {
     fn default() -> ApiPolicy {
         ApiPolicy {
             auth_token_file: None,
+            token_review: None,
             endpoint_allow: Vec::new(),
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
             max_subscriptions_per_host: DEFAULT_MAX_SUBSCRIPTIONS_PER_HOST,
@@ -153,12 +158,19 @@ impl Producer {
         cfg: ProducerConfig,
         policy: ApiPolicy,
     ) -> Result<Producer, StartError> {
-        let tokens = match &policy.auth_token_file {
-            Some(path) => Some(Arc::new(
-                security::TokenFile::open(path).map_err(StartError::Auth)?,
-            )),
-            None => None,
+        let auth = security::Authenticator {
+            tokens: match &policy.auth_token_file {
+                Some(path) => Some(security::TokenFile::open(path).map_err(StartError::Auth)?),
+                None => None,
+            },
+            review: match &policy.token_review {
+                Some(cfg) => {
+                    Some(tokenreview::TokenReviewer::new(cfg.clone()).map_err(StartError::Auth)?)
+                }
+                None => None,
+            },
         };
+        let auth = auth.is_on().then(|| Arc::new(auth));
         let tls = match &policy.tls {
             Some(files) => Some(Arc::new(
                 tls::TlsReloader::open(files.clone()).map_err(StartError::Tls)?,
@@ -185,7 +197,7 @@ impl Producer {
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
         let guard = api::Guard {
-            tokens,
+            auth,
             endpoints: Arc::new(security::EndpointPolicy::new(policy.endpoint_allow.clone())),
         };
         let app = api::service_with(hub.clone(), cfg.max_body_bytes, api_addr.port(), guard);

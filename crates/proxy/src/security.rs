@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// Static bearer tokens read from a file (one per line; blank lines and `#` comments ignored),
-/// re-read when the file's modification time or size changes.
+/// re-read when the file's modification time, size or inode changes (a replaced Secret).
 pub struct TokenFile {
     path: PathBuf,
     state: Mutex<TokenState>,
@@ -15,8 +15,17 @@ pub struct TokenFile {
 
 #[derive(Default)]
 struct TokenState {
-    stamp: Option<(SystemTime, u64)>,
+    stamp: Option<(SystemTime, u64, u64)>,
     tokens: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TokenFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the tokens.
+        f.debug_struct("TokenFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenFile {
@@ -40,9 +49,10 @@ impl TokenFile {
     /// Re-reads the file when it changed. A file that disappears or cannot be read leaves no
     /// valid token (fail closed): every request is refused until it is readable again.
     fn refresh(&self) {
+        use std::os::unix::fs::MetadataExt;
         let stamp = std::fs::metadata(&self.path)
             .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len())));
+            .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())));
         let mut st = self.state.lock().expect("token lock");
         if stamp.is_some() && st.stamp == stamp {
             return;
@@ -70,23 +80,92 @@ impl TokenFile {
 
     /// Whether an `Authorization` header value carries one of the tokens.
     pub fn check(&self, authorization: Option<&[u8]>) -> bool {
+        authorization
+            .and_then(bearer_token)
+            .is_some_and(|t| self.accepts(t))
+    }
+
+    /// Whether `presented` (the token, without the scheme) is one of the tokens.
+    fn accepts(&self, presented: &[u8]) -> bool {
         self.refresh();
-        let Some(value) = authorization else {
-            return false;
-        };
-        let Some(scheme) = value.get(..7) else {
-            return false;
-        };
-        if !scheme.eq_ignore_ascii_case(b"bearer ") {
-            return false;
-        }
-        let presented = value[7..].trim_ascii();
         let st = self.state.lock().expect("token lock");
         // Compare with every token, in time independent of where the bytes differ.
         st.tokens
             .iter()
             .fold(false, |ok, t| ok | constant_time_eq(t, presented))
     }
+}
+
+/// What the edge does with a request after authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthDecision {
+    /// Serve it.
+    Allow,
+    /// 401: no token, or not an accepted one.
+    Unauthenticated(String),
+    /// 403: authenticated, but not admitted.
+    Forbidden(String),
+    /// 503: the token could not be checked (TokenReview unavailable).
+    Unavailable(String),
+}
+
+/// The API's authentication: static tokens, Kubernetes TokenReview, or both (a token accepted
+/// by either is admitted; the static file is checked first, without a network call).
+#[derive(Debug, Default)]
+pub struct Authenticator {
+    /// `--auth-token-file`.
+    pub tokens: Option<TokenFile>,
+    /// `--auth-token-review`.
+    pub review: Option<crate::tokenreview::TokenReviewer>,
+}
+
+impl Authenticator {
+    /// Whether any authentication is configured.
+    pub fn is_on(&self) -> bool {
+        self.tokens.is_some() || self.review.is_some()
+    }
+
+    /// Decides about a request's `Authorization` header.
+    pub async fn check(&self, authorization: Option<&[u8]>) -> AuthDecision {
+        use crate::tokenreview::Verdict;
+        let Some(presented) = authorization.and_then(bearer_token) else {
+            return AuthDecision::Unauthenticated(
+                "this API needs an Authorization: Bearer <token> header".into(),
+            );
+        };
+        if let Some(t) = &self.tokens
+            && t.accepts(presented)
+        {
+            return AuthDecision::Allow;
+        }
+        let Some(review) = &self.review else {
+            return AuthDecision::Unauthenticated(
+                "the Bearer token is not one of --auth-token-file".into(),
+            );
+        };
+        let Ok(token) = std::str::from_utf8(presented) else {
+            return AuthDecision::Unauthenticated("the Bearer token is not text".into());
+        };
+        match review.review(token).await {
+            Verdict::Allowed(_) => AuthDecision::Allow,
+            Verdict::Refused(why) => AuthDecision::Unauthenticated(why),
+            Verdict::Forbidden(why) => AuthDecision::Forbidden(why),
+            // The details (addresses, credentials) are logged, not told to the client.
+            Verdict::Unavailable(_) => AuthDecision::Unavailable(
+                "the bearer token cannot be checked now (the Kubernetes API server is unavailable); retry later".into(),
+            ),
+        }
+    }
+}
+
+/// The token of a `Bearer` authorization value.
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let scheme = value.get(..7)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer ") {
+        return None;
+    }
+    let t = value[7..].trim_ascii();
+    (!t.is_empty()).then_some(t)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

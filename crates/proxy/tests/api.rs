@@ -576,10 +576,7 @@ async fn failed_initial_notification_is_400_and_no_subscription() {
 async fn h2c_and_http1_on_one_port() {
     let dir = tempfile::tempdir().unwrap();
     let p = producer(dir.path()).await;
-    let h2 = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
+    let h2 = http().http2_prior_knowledge().build().unwrap();
     let resp = h2.get(url(&p, "/health")).send().await.unwrap();
     assert_eq!(resp.version(), reqwest::Version::HTTP_2);
     assert_eq!(resp.text().await.unwrap(), "OK");

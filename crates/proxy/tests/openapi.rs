@@ -4,6 +4,10 @@
 //! schemathesis run (property-based, bounded) finds no 5xx and no answer outside the schema.
 
 mod common;
+#[path = "common/kube.rs"]
+mod kube;
+#[path = "common/pki.rs"]
+mod pki;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -109,6 +113,35 @@ async fn every_documented_answer_is_produced_and_nothing_else_is_served() {
     )
     .await
     .unwrap();
+    // One with TokenReview admitting only namespace vdu (403 for others), and one whose API
+    // server is gone (503).
+    let kube_ca = pki::ca("kube CA");
+    let api = kube::api_server(&kube_ca, "producer-sa-token").await;
+    let s = kube::setup(&kube_ca, "producer-sa-token");
+    let mut review = kube::review_config(&s, &api.url());
+    review.allow_groups = vec!["system:serviceaccounts:vdu".into()];
+    let reviewed = Producer::start_with(
+        config(&s.dir.path().join("store"), fast_delivery()),
+        ApiPolicy {
+            token_review: Some(review),
+            ..ApiPolicy::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dead_api = format!("https://127.0.0.1:{}", {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    });
+    let unavailable = Producer::start_with(
+        config(&s.dir.path().join("store2"), fast_delivery()),
+        ApiPolicy {
+            token_review: Some(kube::review_config(&s, &dead_api)),
+            ..ApiPolicy::default()
+        },
+    )
+    .await
+    .unwrap();
 
     let mut checked = BTreeSet::new();
     let mut failures = Vec::new();
@@ -118,7 +151,11 @@ async fn every_documented_answer_is_produced_and_nothing_else_is_served() {
             |node: &str, id: &str| rel.replace("{node}", node).replace("{subscriptionId}", id);
         let sub_body =
             |ra: &str, ep: &str| format!(r#"{{"ResourceAddress":"{ra}","EndpointUri":"{ep}"}}"#);
-        let target = if *status == 401 { &authed } else { &p };
+        let target = match *status {
+            401 => &authed,
+            403 => &reviewed,
+            _ => &unavailable,
+        };
         let (producer, req_path, body): (&Producer, String, Option<String>) =
             match (method.as_str(), rel, *status) {
                 ("POST", "/subscriptions", 201) => {
@@ -166,7 +203,7 @@ async fn every_documented_answer_is_produced_and_nothing_else_is_served() {
                     (&p, concrete(NODE, ""), None)
                 }
                 ("GET", _, 404) if rel.contains("{node}") => (&p, concrete("other", ""), None),
-                (_, _, 401) => (target, concrete(NODE, "x"), None),
+                (_, _, 401 | 403 | 503) => (target, concrete(NODE, "x"), None),
                 ("POST", "/dummy", 204) => (&p, rel.into(), Some("{}".into())),
                 (_, _, 200 | 204) => (&p, rel.into(), None),
                 (_, _, 500) => {
@@ -176,7 +213,10 @@ async fn every_documented_answer_is_produced_and_nothing_else_is_served() {
                 other => panic!("no request known to produce {other:?}: add one to this test"),
             };
         let _ = bad.url.len();
-        let resp = send(method, &url(producer, &req_path), body, None).await;
+        // 403 and 503 come from TokenReview: a token of another namespace, and any token while
+        // the API server is gone.
+        let token = matches!(*status, 403 | 503).then_some("other-app-token");
+        let resp = send(method, &url(producer, &req_path), body, token).await;
         let got = resp.status().as_u16();
         let got_ctype = resp
             .headers()
@@ -191,6 +231,9 @@ async fn every_documented_answer_is_produced_and_nothing_else_is_served() {
         }
         if *status == 401 {
             assert!(resp.headers().contains_key("www-authenticate"));
+        }
+        if *status == 503 {
+            assert_eq!(resp.headers()["retry-after"], "1");
         }
         checked.insert((method.clone(), path.clone(), *status));
     }
@@ -244,6 +287,9 @@ async fn every_documented_answer_is_produced_and_nothing_else_is_served() {
     assert_eq!(served, doc);
     limited.stop().await;
     authed.stop().await;
+    reviewed.stop().await;
+    unavailable.stop().await;
+    api.task.abort();
     p.stop().await;
 }
 

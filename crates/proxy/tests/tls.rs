@@ -3,83 +3,25 @@
 //! verified with `client_ca`, certificates rotated without a restart.
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{BASE, config, fast_delivery};
+use common::{BASE, config, fast_delivery, http};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use pki::{Ca, Leaf, ca, leaf, replace};
 use proxy::tls::TlsFiles;
 use proxy::{ApiPolicy, Producer};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto};
-
-/// A certificate authority made for one test.
-struct Ca {
-    der: CertificateDer<'static>,
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-fn ca(name: &str) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    Ca {
-        der: cert.der().clone(),
-        pem: cert.pem(),
-        issuer: Issuer::new(params, key),
-    }
-}
-
-/// A certificate issued by `ca`: (certificate PEM, key PEM, certificate DER).
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-}
-
-fn leaf(ca: &Ca, name: &str, server: bool) -> Leaf {
-    let sans = if server {
-        vec!["localhost".to_owned()]
-    } else {
-        Vec::new()
-    };
-    let mut params = CertificateParams::new(sans).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.extended_key_usages = vec![if server {
-        ExtendedKeyUsagePurpose::ServerAuth
-    } else {
-        ExtendedKeyUsagePurpose::ClientAuth
-    }];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    Leaf {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        der: cert.der().clone(),
-    }
-}
-
-/// Replaces `path` atomically (write a temporary file, rename), as a Secret update does.
-fn replace(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
 
 struct Server {
     _dir: tempfile::TempDir,
@@ -268,16 +210,13 @@ async fn tls_serves_http1_and_http2_via_alpn_and_refuses_plain_http() {
     assert!(err.contains("handshake"), "{err}");
 
     // Plain HTTP/1.1 and h2c to the TLS port get no answer.
-    let plain = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let plain = http().timeout(Duration::from_secs(5)).build().unwrap();
     let r = plain
         .get(format!("http://{addr}{BASE}/health"))
         .send()
         .await;
     assert!(r.is_err(), "plain HTTP to the TLS port answered: {r:?}");
-    let h2c = reqwest::Client::builder()
+    let h2c = http()
         .http2_prior_knowledge()
         .timeout(Duration::from_secs(5))
         .build()

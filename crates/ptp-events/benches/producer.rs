@@ -229,7 +229,7 @@ fn run_flips(rig: &mut Rig, healthy: &[Log], flips: usize, rate: f64) -> Vec<f64
 fn latency(subscribers: usize, flips: usize, rate: f64) {
     let mut rig = Rig::new();
     let consumers = Consumers::new();
-    let client = reqwest::Client::new();
+    let client = http_client();
     let mut logs = Vec::new();
     for _ in 0..subscribers {
         let (url, log) = consumers.start(Duration::ZERO);
@@ -286,7 +286,7 @@ fn isolation() {
     for with_bad in [false, true] {
         let mut rig = Rig::new();
         let consumers = Consumers::new();
-        let client = reqwest::Client::new();
+        let client = http_client();
         let mut logs = Vec::new();
         for _ in 0..10 {
             let (url, log) = consumers.start(Duration::ZERO);
@@ -340,7 +340,7 @@ fn create() {
         let total = 2000;
         let start = Instant::now();
         rt.block_on(async {
-            let client = reqwest::Client::new();
+            let client = http_client();
             let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let mut tasks = Vec::new();
             for _ in 0..clients {
@@ -435,7 +435,7 @@ fn memory() {
     let total = 10_000;
     let start = Instant::now();
     rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = http_client();
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..16 {
@@ -525,4 +525,10 @@ fn main() {
     if all || what == "memory" {
         memory();
     }
+}
+
+/// A reqwest client (the SDK installs the TLS provider reqwest is built without).
+fn http_client() -> reqwest::Client {
+    ptp_events_client::install_crypto_provider();
+    reqwest::Client::new()
 }

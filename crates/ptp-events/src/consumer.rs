@@ -25,7 +25,8 @@ pub struct ConsumerArgs {
     /// API path of the publishers.
     #[arg(long, default_value = oran_api::API_BASE_PATH)]
     pub api_path: String,
-    /// Publishers (host:port, with or without http://), comma-separated; every one is used.
+    /// Publishers (host:port, http://host:port or https://host:port), comma-separated; every
+    /// one is used.
     /// NODE_NAME / NODE_IP tokens are replaced as the Go consumer does (e.g.
     /// ptp-event-publisher-service-NODE_NAME.openshift-ptp.svc.cluster.local:9043).
     #[arg(long, default_value = "localhost:9043", value_delimiter = ',')]
@@ -66,6 +67,22 @@ pub struct ConsumerArgs {
     /// Leave the subscriptions on the publishers at exit (by default ours are deleted).
     #[arg(long)]
     pub keep_subscriptions: bool,
+    /// Send `Authorization: Bearer <token>` with the token of this file (re-read when it
+    /// changes), for publishers with authentication on: a static token, or the pod's
+    /// service-account token (/var/run/secrets/kubernetes.io/serviceaccount/token) for a
+    /// publisher using TokenReview.
+    #[arg(long, env = "PUBLISHER_TOKEN_FILE")]
+    pub publisher_token_file: Option<std::path::PathBuf>,
+    /// Trust only these CA certificates (PEM) for https:// publishers (default: the system's).
+    #[arg(long, env = "PUBLISHER_CA_FILE")]
+    pub publisher_ca_file: Option<std::path::PathBuf>,
+    /// Client certificate (PEM chain) for publishers that require mutual TLS; needs
+    /// --tls-client-key.
+    #[arg(long, requires = "tls_client_key")]
+    pub tls_client_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-client-cert.
+    #[arg(long, requires = "tls_client_cert")]
+    pub tls_client_key: Option<std::path::PathBuf>,
     /// Obsolete (Go consumer); ignored with a warning.
     #[arg(long, hide = true)]
     pub api_addr: Option<String>,
@@ -196,9 +213,19 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
         .filter(|p| !p.is_empty())
     {
         let address = substitute_node_tokens(p, &node, args.node_ip.as_deref());
-        let client = Client::builder(&address)
+        let mut builder = Client::builder(&address)
             .api_path(args.api_path.clone())
-            .timeout(args.request_timeout)
+            .timeout(args.request_timeout);
+        if let Some(f) = &args.publisher_token_file {
+            builder = builder.bearer_token_file(f);
+        }
+        if let Some(f) = &args.publisher_ca_file {
+            builder = builder.ca_file(f);
+        }
+        if let (Some(cert), Some(key)) = (&args.tls_client_cert, &args.tls_client_key) {
+            builder = builder.client_identity(cert, key);
+        }
+        let client = builder
             .build()
             .with_context(|| format!("--http-event-publishers {p}"))?;
         tracing::info!(publisher = %client.api_url(), "updated apiAddr={address}, apiPath={}", args.api_path);

@@ -98,6 +98,46 @@ pub struct ProxyArgs {
     /// except health and openapi.json needs `Authorization: Bearer <token>`. Off by default.
     #[arg(long, env = "AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
+    /// Authenticate bearer tokens with the Kubernetes API server (TokenReview): every API route
+    /// except health and openapi.json needs a token the API server accepts (e.g. a consumer
+    /// pod's service-account token). The producer's service account needs the ClusterRole
+    /// system:auth-delegator. Combined with --auth-token-file, either kind of token is
+    /// accepted. Off by default.
+    #[arg(long, env = "AUTH_TOKEN_REVIEW", default_value = "false", value_parser = clap::builder::FalseyValueParser::new())]
+    pub auth_token_review: bool,
+    /// The API server for TokenReview (https URL). Default: in-cluster,
+    /// https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT.
+    #[arg(long)]
+    pub kube_api_server: Option<String>,
+    /// CA certificates (PEM) of the API server. Default: the pod's service-account ca.crt.
+    #[arg(long)]
+    pub kube_ca_file: Option<PathBuf>,
+    /// The producer's own token for the API server (re-read on every review). Default: the
+    /// pod's service-account token.
+    #[arg(long)]
+    pub kube_token_file: Option<PathBuf>,
+    /// Audiences the presented tokens must be valid for (comma-separated); default: the API
+    /// server's own (a plain service-account token).
+    #[arg(long, value_delimiter = ',')]
+    pub auth_audience: Vec<String>,
+    /// Users admitted after TokenReview (comma-separated), e.g.
+    /// system:serviceaccount:vdu:consumer. With neither --auth-allow-user nor
+    /// --auth-allow-group, every identity the API server authenticates is admitted.
+    #[arg(long, value_delimiter = ',')]
+    pub auth_allow_user: Vec<String>,
+    /// Groups admitted after TokenReview (comma-separated), e.g. system:serviceaccounts:vdu
+    /// (every service account of namespace vdu). Others get 403.
+    #[arg(long, value_delimiter = ',')]
+    pub auth_allow_group: Vec<String>,
+    /// How long an accepted (or forbidden) token is remembered, in milliseconds.
+    #[arg(long, default_value_t = proxy::tokenreview::DEFAULT_CACHE_TTL.as_millis() as u64)]
+    pub auth_cache_ttl_ms: u64,
+    /// How long a refused token is remembered, in milliseconds.
+    #[arg(long, default_value_t = proxy::tokenreview::DEFAULT_NEGATIVE_CACHE_TTL.as_millis() as u64)]
+    pub auth_negative_cache_ttl_ms: u64,
+    /// Timeout of one TokenReview request, in milliseconds.
+    #[arg(long, default_value_t = proxy::tokenreview::DEFAULT_TIMEOUT.as_millis() as u64)]
+    pub kube_api_timeout_ms: u64,
     /// Where subscriptions may send notifications (repeatable, or comma-separated): address
     /// blocks (`10.128.0.0/14`, `127.0.0.1`), host names (`consumer.ns.svc`) or name suffixes
     /// (`.svc.cluster.local`). Host names are resolved and every address must be in a block
@@ -204,8 +244,44 @@ impl ProxyArgs {
         if self.header_read_timeout_ms == 0 {
             bail!("--header-read-timeout-ms must be at least 1");
         }
+        let token_review = if self.auth_token_review {
+            let mut cfg =
+                proxy::tokenreview::TokenReviewConfig::in_cluster(self.kube_api_server.as_deref())
+                    .map_err(anyhow::Error::msg)?;
+            if let Some(f) = &self.kube_ca_file {
+                cfg.ca_file = f.clone();
+            }
+            if let Some(f) = &self.kube_token_file {
+                cfg.token_file = f.clone();
+            }
+            cfg.audiences = self.auth_audience.clone();
+            cfg.allow_users = self.auth_allow_user.clone();
+            cfg.allow_groups = self.auth_allow_group.clone();
+            cfg.cache_ttl = Duration::from_millis(self.auth_cache_ttl_ms);
+            cfg.negative_cache_ttl = Duration::from_millis(self.auth_negative_cache_ttl_ms);
+            if self.kube_api_timeout_ms == 0 {
+                bail!("--kube-api-timeout-ms must be at least 1");
+            }
+            cfg.timeout = Duration::from_millis(self.kube_api_timeout_ms);
+            Some(cfg)
+        } else {
+            let given = self.kube_api_server.is_some()
+                || self.kube_ca_file.is_some()
+                || self.kube_token_file.is_some()
+                || !self.auth_audience.is_empty()
+                || !self.auth_allow_user.is_empty()
+                || !self.auth_allow_group.is_empty();
+            if given {
+                bail!(
+                    "--kube-api-server, --kube-ca-file, --kube-token-file, --auth-audience, \
+                     --auth-allow-user and --auth-allow-group need --auth-token-review"
+                );
+            }
+            None
+        };
         Ok(proxy::ApiPolicy {
             auth_token_file: self.auth_token_file.clone(),
+            token_review,
             endpoint_allow: self.endpoint_allow.clone(),
             max_subscriptions: self.max_subscriptions,
             max_subscriptions_per_host: self.max_subscriptions_per_host,

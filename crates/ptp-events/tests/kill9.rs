@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::process::{Child, Stdio};
 
-use common::{free_port, proxy_command};
+use common::{free_port, http_client, proxy_command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -56,7 +56,7 @@ async fn sigkill_during_concurrent_creations_loses_no_acknowledged_subscription(
     const KILL_AFTER: usize = 150;
     let created = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
     let count = Arc::new(AtomicUsize::new(0));
-    let client = reqwest::Client::new();
+    let client = http_client();
     let sem = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = Vec::new();
     for i in 0..TOTAL {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use common::{free_port, is_root};
+use common::{free_port, http_client, is_root};
 
 struct Lab {
     child: Child,
@@ -143,7 +143,7 @@ async fn consumer() -> (String, Seen) {
 }
 
 async fn subscribe(api: u16, endpoint: &str) {
-    let client = reqwest::Client::new();
+    let client = http_client();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = client

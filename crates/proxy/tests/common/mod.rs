@@ -47,8 +47,14 @@ pub fn url(p: &Producer, path: &str) -> String {
     format!("http://{}{BASE}{path}", p.api_addr)
 }
 
-pub fn client() -> reqwest::Client {
+/// A reqwest builder (reqwest is built without a TLS provider of its own: ring is installed).
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
+}
+
+pub fn client() -> reqwest::Client {
+    http()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

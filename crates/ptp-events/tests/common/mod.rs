@@ -79,7 +79,7 @@ pub fn is_placeholder(v: &serde_json::Value) -> bool {
 /// Subscribes `endpoint` to `resource` on the producer at 127.0.0.1:`port`, retrying while the
 /// producer starts (at most `limit`).
 pub async fn subscribe_when_up(port: u16, resource: &str, endpoint: &str, limit: Duration) {
-    let client = reqwest::Client::new();
+    let client = http_client();
     let deadline = Instant::now() + limit;
     loop {
         let r = client
@@ -100,4 +100,10 @@ pub async fn subscribe_when_up(port: u16, resource: &str, endpoint: &str, limit:
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A reqwest client (the SDK installs the TLS provider reqwest is built without).
+pub fn http_client() -> reqwest::Client {
+    ptp_events_client::install_crypto_provider();
+    reqwest::Client::new()
 }

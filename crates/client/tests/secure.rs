@@ -1,0 +1,162 @@
+//! The SDK against the real producer with its security on: TLS, mutual TLS and bearer tokens
+//! (a token file re-read when it changes), over real TLS on loopback.
+
+#[path = "../../proxy/tests/common/pki.rs"]
+mod pki;
+
+use std::path::Path;
+
+use pki::{ca, leaf, replace};
+use proxy::tls::TlsFiles;
+use proxy::{ApiPolicy, DeliveryConfig, Producer, ProducerConfig};
+use ptp_events_client::{Client, Error, Resource, receiver, resource_address};
+
+const NODE: &str = "node1";
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[tokio::test]
+async fn https_with_client_certificate_and_rotated_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server_ca = ca("producer CA");
+    let client_ca = ca("consumer CA");
+    let server = leaf(&server_ca, "producer", true);
+    let consumer = leaf(&client_ca, "consumer", false);
+    let tokens = write(d, "tokens", "token-one\n");
+    let producer = Producer::start_with(
+        ProducerConfig {
+            node_name: NODE.into(),
+            api_addr: "127.0.0.1:0".parse().unwrap(),
+            metrics_addr: None,
+            store_path: d.join("store"),
+            uri_location_base: "https://localhost:9043".into(),
+            delivery: DeliveryConfig::default(),
+            max_body_bytes: proxy::api::DEFAULT_MAX_BODY,
+        },
+        ApiPolicy {
+            auth_token_file: Some(tokens.clone()),
+            tls: Some(TlsFiles {
+                cert: write(d, "tls.crt", &server.cert_pem),
+                key: write(d, "tls.key", &server.key_pem),
+                client_ca: Some(write(d, "client-ca.crt", &client_ca.pem)),
+            }),
+            ..ApiPolicy::default()
+        },
+    )
+    .await
+    .unwrap();
+    let publisher = format!("https://localhost:{}", producer.api_addr.port());
+    let ca_file = write(d, "ca.crt", &server_ca.pem);
+    let cert = write(d, "client.crt", &consumer.cert_pem);
+    let key = write(d, "client.key", &consumer.key_pem);
+    let token_file = write(d, "my-token", "token-one\n");
+
+    let c = Client::builder(&publisher)
+        .ca_file(&ca_file)
+        .client_identity(&cert, &key)
+        .bearer_token_file(&token_file)
+        .build()
+        .unwrap();
+    assert_eq!(
+        c.api_url().as_str(),
+        format!("{publisher}/api/ocloudNotifications/v2/")
+    );
+    c.health().await.unwrap();
+    let (handler, mut events) = receiver::channel(8);
+    let r = ptp_events_client::Receiver::bind("127.0.0.1:0", handler)
+        .await
+        .unwrap();
+    let lock_state = resource_address(NODE, Resource::LockState);
+    let sub = c.subscribe(&lock_state, &r.endpoint_uri()).await.unwrap();
+    assert_eq!(sub.resource_address, lock_state);
+    tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+        .await
+        .expect("initial notification")
+        .expect("receiver open");
+    assert_eq!(c.subscriptions().await.unwrap().len(), 1);
+
+    // The producer's tokens change; so does the consumer's file (as a rotated Secret or
+    // projected token): the client sends the new token without being rebuilt.
+    replace(&tokens, "token-two\n");
+    let err = c.subscriptions().await.unwrap_err();
+    assert!(matches!(err, Error::Unauthorized(_)), "{err}");
+    assert_eq!(err.status(), Some(401));
+    replace(&token_file, "token-two\n");
+    assert_eq!(c.subscriptions().await.unwrap().len(), 1);
+
+    // Without a token: 401, typed.
+    let no_token = Client::builder(&publisher)
+        .ca_file(&ca_file)
+        .client_identity(&cert, &key)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        no_token.subscriptions().await.unwrap_err(),
+        Error::Unauthorized(_)
+    ));
+    // health needs no token.
+    no_token.health().await.unwrap();
+
+    // Without a client certificate the TLS handshake is refused: no HTTP answer.
+    let anonymous = Client::builder(&publisher)
+        .ca_file(&ca_file)
+        .bearer_token_file(&token_file)
+        .build()
+        .unwrap();
+    let err = anonymous.health().await.unwrap_err();
+    assert!(err.status().is_none(), "{err}");
+
+    // Trusting another CA: the producer's certificate is refused.
+    let other_ca = write(d, "other-ca.crt", &ca("another CA").pem);
+    let wrong = Client::builder(&publisher)
+        .ca_file(&other_ca)
+        .client_identity(&cert, &key)
+        .build()
+        .unwrap();
+    let err = wrong.health().await.unwrap_err();
+    assert!(err.status().is_none(), "{err}");
+
+    // Plain http to the TLS port gets nothing either.
+    let plain = Client::new(&format!("127.0.0.1:{}", producer.api_addr.port())).unwrap();
+    assert!(plain.health().await.is_err());
+}
+
+#[tokio::test]
+async fn unusable_tls_and_token_files_are_named_at_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let missing = d.join("missing");
+    let err = Client::builder("https://localhost:1")
+        .ca_file(&missing)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err}");
+    assert!(err.to_string().contains("missing"), "{err}");
+    let not_pem = write(d, "not-pem", "hello\n");
+    let err = Client::builder("https://localhost:1")
+        .ca_file(&not_pem)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("no PEM certificate"), "{err}");
+    let err = Client::builder("localhost:1")
+        .bearer_token_file(&missing)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("token file"), "{err}");
+    let empty = write(d, "empty", "\n");
+    let err = Client::builder("localhost:1")
+        .bearer_token_file(&empty)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+    let err = Client::builder("localhost:1")
+        .client_identity(&not_pem, &not_pem)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("client certificate"), "{err}");
+}
