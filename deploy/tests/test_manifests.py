@@ -18,7 +18,8 @@ from pathlib import Path
 DEPLOY = Path(__file__).resolve().parent.parent
 K8S = DEPLOY / "kubernetes"
 ROOT = DEPLOY.parent
-RENDERINGS = ["overlays/events", "overlays/no-events", "overlays/events-monitoring", "consumer"]
+RENDERINGS = ["overlays/events", "overlays/no-events", "overlays/events-monitoring",
+              "overlays/events-tokenreview", "consumer", "consumer-tokenreview"]
 HEALTH = "/api/ocloudNotifications/v2/health"
 KUBE_VERSION = "1.33.0"  # oldest minor we claim; the newest bundled one is checked too
 
@@ -269,6 +270,140 @@ class Consumer(unittest.TestCase):
             self.assertEqual(dep["spec"]["template"]["metadata"]["labels"].get(k), v)
         for d in docs:
             self.assertNotIn(d["kind"], {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+
+
+def binary():
+    """The ptp-events binary built by the test run (cargo test builds target/debug/ptp-events)."""
+    for p in (os.environ.get("PTP_EVENTS_BIN"), ROOT / "target/debug/ptp-events",
+              ROOT / "target/release/ptp-events"):
+        if p and Path(p).is_file():
+            return str(p)
+    require("no ptp-events binary (run cargo build -p ptp-events first)")
+
+
+class TokenReview(unittest.TestCase):
+    def setUp(self):
+        _, self.docs = render("overlays/events-tokenreview")
+        self.ds = find(self.docs, "DaemonSet", "linuxptp-daemon")
+        self.pod = self.ds["spec"]["template"]["spec"]
+        self.proxy = container(self.pod, "cloud-event-proxy")
+        self.daemon = container(self.pod, "linuxptp-daemon-container")
+        self.volumes = {v["name"]: v for v in self.pod["volumes"]}
+        _, self.consumer_docs = render("consumer-tokenreview")
+
+    def test_only_the_producer_may_review_tokens(self):
+        crb = find(self.docs, "ClusterRoleBinding", "ptp-events-tokenreview")
+        self.assertEqual(crb["roleRef"], {"apiGroup": "rbac.authorization.k8s.io",
+                                          "kind": "ClusterRole", "name": "system:auth-delegator"})
+        self.assertEqual(crb["subjects"], [{"kind": "ServiceAccount", "name": "linuxptp-daemon",
+                                            "namespace": self.ds["metadata"]["namespace"]}])
+        self.assertEqual(self.pod["serviceAccountName"], "linuxptp-daemon")
+        roles = [d for d in self.docs if d["kind"] in {"Role", "ClusterRole", "RoleBinding"}]
+        self.assertEqual(roles, [])
+        # No token in the pod by default, none in the daemon container: only the producer's.
+        self.assertIs(self.pod["automountServiceAccountToken"], False)
+        self.assertNotIn("producer-kube-api-access", mounts(self.daemon).values())
+
+    def test_producer_token_and_ca_come_from_its_projected_volume(self):
+        e = env(self.proxy)
+        self.assertEqual(e["AUTH_TOKEN_REVIEW"], "true")
+        m = {name: path for path, name in mounts(self.proxy).items()}
+        base = m["producer-kube-api-access"]
+        sources = self.volumes["producer-kube-api-access"]["projected"]["sources"]
+        token = [s["serviceAccountToken"] for s in sources if "serviceAccountToken" in s][0]
+        self.assertNotIn("audience", token, "the producer's own token is for the API server")
+        ca = [s["configMap"] for s in sources if "configMap" in s][0]
+        self.assertEqual(ca["name"], "kube-root-ca.crt")
+        self.assertEqual(e["KUBE_TOKEN_FILE"], f"{base}/{token['path']}")
+        self.assertEqual(e["KUBE_CA_FILE"], f"{base}/{ca['items'][0]['path']}")
+        self.assertFalse(base.startswith("/var/run"), "the producer mounts the host's /var/run")
+
+    def test_consumer_presents_a_token_the_producer_admits(self):
+        e = env(self.proxy)
+        dep = find(self.consumer_docs, "Deployment", "cloud-consumer-deployment")
+        pod = dep["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        vols = {v["name"]: v for v in pod["volumes"]}
+        token_file = env(c)["PUBLISHER_TOKEN_FILE"]
+        mount = [(p, n) for p, n in mounts(c).items() if token_file.startswith(p + "/")]
+        self.assertEqual(len(mount), 1, token_file)
+        path, name = mount[0]
+        src = vols[name]["projected"]["sources"][0]["serviceAccountToken"]
+        self.assertEqual(f"{path}/{src['path']}", token_file)
+        self.assertEqual(src["audience"], e["AUTH_AUDIENCE"])
+        ns = dep["metadata"]["namespace"]
+        self.assertIn(f"system:serviceaccounts:{ns}", e["AUTH_ALLOW_GROUP"].split(","))
+        self.assertIs(pod["automountServiceAccountToken"], False)
+
+    def test_the_binary_takes_the_rendered_environment(self):
+        """The producer started with the rendered TokenReview environment (files moved to a
+        temporary directory, an API server address where nothing listens): health answers
+        without a token, the API refuses a request without one (401) and, since the API server
+        cannot be reached, fails closed on one with a token (503)."""
+        import http.client
+        import socket
+        import tempfile
+        import time
+        exe = binary()
+        with tempfile.TemporaryDirectory() as d:
+            Path(d, "token").write_text("producer-token\n")
+            # Any certificate will do: the connection is refused before TLS.
+            Path(d, "ca.crt").write_text(FAKE_CA)
+            ports = []
+            for _ in range(2):
+                s = socket.socket()
+                s.bind(("127.0.0.1", 0))
+                ports.append(s.getsockname()[1])
+                s.close()
+            api_port, dead_port = ports
+            e = {k: v for k, v in env(self.proxy).items() if isinstance(v, str)}
+            e.update(KUBE_TOKEN_FILE=f"{d}/token", KUBE_CA_FILE=f"{d}/ca.crt",
+                     KUBERNETES_SERVICE_HOST="127.0.0.1", KUBERNETES_SERVICE_PORT=str(dead_port),
+                     NODE_NAME="node1", EVENT_SOCKET="off", PTP_RUN_DIR=d, PTP_PROFILE_PATH=d,
+                     STORE_PATH=f"{d}/store", PATH=os.environ.get("PATH", "/usr/bin:/bin"))
+            args = [exe, "proxy", f"--api-port={api_port}", "--metrics-addr=off",
+                    "--api-bind=127.0.0.1"]
+            proc = subprocess.Popen(args, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            try:
+                def get(path, token=None):
+                    deadline = time.time() + 20
+                    while True:
+                        try:
+                            c = http.client.HTTPConnection("127.0.0.1", api_port, timeout=10)
+                            h = {"Authorization": f"Bearer {token}"} if token else {}
+                            c.request("GET", "/api/ocloudNotifications/v2" + path, headers=h)
+                            r = c.getresponse()
+                            out = r.status, r.headers, r.read()
+                            c.close()
+                            return out
+                        except ConnectionRefusedError:
+                            if time.time() > deadline or proc.poll() is not None:
+                                out = proc.stdout.read().decode() if proc.poll() is not None else ""
+                                raise AssertionError(f"producer did not start: {out}")
+                            time.sleep(0.1)
+                self.assertEqual(get("/health")[0], 200)
+                self.assertEqual(get("/subscriptions")[0], 401)
+                status, headers, body = get("/subscriptions", "consumer-token")
+                self.assertEqual(status, 503, body)
+                self.assertEqual(headers.get("Retry-After"), "1")
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+                proc.stdout.close()
+
+
+# A self-signed CA certificate, only parsed (never used to verify anything).
+FAKE_CA = """-----BEGIN CERTIFICATE-----
+MIIBezCCASGgAwIBAgIUO9etqRlLM388d1fA7RGGy68wkjgwCgYIKoZIzj0EAwIw
+EjEQMA4GA1UEAwwHdGVzdC1jYTAgFw0yNjExMjUxODA5NDZaGA8yMTI2MTEwMTE4
+MDk0NlowEjEQMA4GA1UEAwwHdGVzdC1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEH
+A0IABNCYEVjpSeXdo1NORfrNl29JwfJgY2p/XUaEkC03+jEScfvN4hNQdW56fRUg
+8mb5C+BEoSNNmRivOzjzb/sDYmqjUzBRMB0GA1UdDgQWBBQSyHd4XjIRGWMjfowv
+7LI/M/RevDAfBgNVHSMEGDAWgBQSyHd4XjIRGWMjfowv7LI/M/RevDAPBgNVHRMB
+Af8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCICjKzEsGK29M7XX+8rjGE2w/TaLs
+BxZ6SH+VKZ2J82CDAiEAnYJnPKCxx2nz4N1MFIO4O2ujuM29j8PaOarzY6CO3h4=
+-----END CERTIFICATE-----
+"""
 
 
 class Containerfile(unittest.TestCase):

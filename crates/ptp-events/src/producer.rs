@@ -110,24 +110,24 @@ pub struct ProxyArgs {
     #[arg(long)]
     pub kube_api_server: Option<String>,
     /// CA certificates (PEM) of the API server. Default: the pod's service-account ca.crt.
-    #[arg(long)]
+    #[arg(long, env = "KUBE_CA_FILE")]
     pub kube_ca_file: Option<PathBuf>,
     /// The producer's own token for the API server (re-read on every review). Default: the
     /// pod's service-account token.
-    #[arg(long)]
+    #[arg(long, env = "KUBE_TOKEN_FILE")]
     pub kube_token_file: Option<PathBuf>,
     /// Audiences the presented tokens must be valid for (comma-separated); default: the API
     /// server's own (a plain service-account token).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, env = "AUTH_AUDIENCE", value_delimiter = ',')]
     pub auth_audience: Vec<String>,
     /// Users admitted after TokenReview (comma-separated), e.g.
     /// system:serviceaccount:vdu:consumer. With neither --auth-allow-user nor
     /// --auth-allow-group, every identity the API server authenticates is admitted.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, env = "AUTH_ALLOW_USER", value_delimiter = ',')]
     pub auth_allow_user: Vec<String>,
     /// Groups admitted after TokenReview (comma-separated), e.g. system:serviceaccounts:vdu
     /// (every service account of namespace vdu). Others get 403.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, env = "AUTH_ALLOW_GROUP", value_delimiter = ',')]
     pub auth_allow_group: Vec<String>,
     /// How long an accepted (or forbidden) token is remembered, in milliseconds.
     #[arg(long, default_value_t = proxy::tokenreview::DEFAULT_CACHE_TTL.as_millis() as u64)]

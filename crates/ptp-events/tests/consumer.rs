@@ -46,6 +46,16 @@ impl Consumer {
     }
 
     fn spawn(publishers: &[String], extra: &[&str], local: &str, status_check: bool) -> Consumer {
+        Consumer::spawn_with_env(publishers, extra, local, status_check, &[])
+    }
+
+    fn spawn_with_env(
+        publishers: &[String],
+        extra: &[&str],
+        local: &str,
+        status_check: bool,
+        env: &[(&str, &str)],
+    ) -> Consumer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
             .args(extra)
             .arg("consumer")
@@ -58,6 +68,7 @@ impl Consumer {
             .env("ENABLE_STATUS_CHECK", status_check.to_string())
             .env("LOG_LEVEL", "info")
             .env_remove("LOG_FORMAT")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -144,6 +155,59 @@ fn lock_values(state: &str, offset: i64) -> Vec<Value> {
         Value::notification(ra.clone(), state),
         Value::metric(ra, offset),
     ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_presents_the_bearer_token_of_its_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "consumer-secret\n").unwrap();
+    let p = Producer::start_with(
+        ProducerConfig {
+            node_name: NODE.into(),
+            api_addr: "127.0.0.1:0".parse().unwrap(),
+            metrics_addr: None,
+            store_path: dir.path().join("store"),
+            uri_location_base: "http://localhost:9043".into(),
+            delivery: DeliveryConfig::default(),
+            max_body_bytes: proxy::api::DEFAULT_MAX_BODY,
+        },
+        proxy::ApiPolicy {
+            auth_token_file: Some(tokens),
+            ..proxy::ApiPolicy::default()
+        },
+    )
+    .await
+    .unwrap();
+    let publishers = [p.api_addr.to_string()];
+    // A wrong token: refused, and said so in the log; nothing is created.
+    let wrong = dir.path().join("wrong-token");
+    std::fs::write(&wrong, "guess\n").unwrap();
+    let local = format!("127.0.0.1:{}", free_port());
+    let c = Consumer::spawn_with_env(
+        &publishers,
+        &[],
+        &local,
+        false,
+        &[("PUBLISHER_TOKEN_FILE", wrong.to_str().unwrap())],
+    );
+    c.wait_for("401", 1).await;
+    assert_eq!(p.hub.list().len(), 0);
+    drop(c);
+    // The right token, from the file named by PUBLISHER_TOKEN_FILE: the five subscriptions.
+    let right = dir.path().join("token");
+    std::fs::write(&right, "consumer-secret\n").unwrap();
+    let local = format!("127.0.0.1:{}", free_port());
+    let c = Consumer::spawn_with_env(
+        &publishers,
+        &[],
+        &local,
+        false,
+        &[("PUBLISHER_TOKEN_FILE", right.to_str().unwrap())],
+    );
+    wait_subscriptions(&p, 5, &c).await;
+    let log = c.terminate().await;
+    assert_eq!(p.hub.list().len(), 0, "deleted at exit:\n{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
