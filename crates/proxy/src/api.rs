@@ -31,6 +31,8 @@ pub struct Guard {
     pub auth: Option<Arc<Authenticator>>,
     /// Where subscriptions may send notifications.
     pub endpoints: Arc<EndpointPolicy>,
+    /// Where authentication decisions are counted (`None`: not counted).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// The largest request body accepted by default.
@@ -158,6 +160,15 @@ async fn edge(State(guard): State<Guard>, mut req: Request, next: Next) -> Respo
         }
         None => AuthDecision::Allow,
     };
+    if let (Some(m), Some(_)) = (&guard.metrics, guard.auth.as_ref().filter(|_| !exempt)) {
+        let result = match decision {
+            AuthDecision::Allow => "allowed",
+            AuthDecision::Unauthenticated(_) => "unauthenticated",
+            AuthDecision::Forbidden(_) => "forbidden",
+            AuthDecision::Unavailable(_) => "unavailable",
+        };
+        m.auth.with_label_values(&[result]).inc();
+    }
     let resp = if let AuthDecision::Unauthenticated(why) = decision {
         let mut r = problem(StatusCode::UNAUTHORIZED, why);
         r.headers_mut().insert(

@@ -158,15 +158,18 @@ impl Producer {
         cfg: ProducerConfig,
         policy: ApiPolicy,
     ) -> Result<Producer, StartError> {
+        let metrics = Arc::new(Metrics::new());
         let auth = security::Authenticator {
             tokens: match &policy.auth_token_file {
                 Some(path) => Some(security::TokenFile::open(path).map_err(StartError::Auth)?),
                 None => None,
             },
             review: match &policy.token_review {
-                Some(cfg) => {
-                    Some(tokenreview::TokenReviewer::new(cfg.clone()).map_err(StartError::Auth)?)
-                }
+                Some(cfg) => Some(
+                    tokenreview::TokenReviewer::new(cfg.clone())
+                        .map_err(StartError::Auth)?
+                        .count_in(metrics.token_reviews.clone()),
+                ),
                 None => None,
             },
         };
@@ -178,13 +181,12 @@ impl Producer {
             None => None,
         };
         let (store, loaded) = Store::open(&cfg.store_path).map_err(StartError::Store)?;
-        let metrics = Arc::new(Metrics::new());
         let hub = Hub::new(
             &cfg.node_name,
             &cfg.uri_location_base,
             store,
             loaded,
-            metrics,
+            metrics.clone(),
             cfg.delivery.clone(),
         );
         hub.set_limits(policy.max_subscriptions, policy.max_subscriptions_per_host);
@@ -198,6 +200,7 @@ impl Producer {
         let mut tasks = Vec::new();
         let guard = api::Guard {
             auth,
+            metrics: Some(metrics.clone()),
             endpoints: Arc::new(security::EndpointPolicy::new(policy.endpoint_allow.clone())),
         };
         let app = api::service_with(hub.clone(), cfg.max_body_bytes, api_addr.port(), guard);

@@ -2,8 +2,8 @@
 //! own delivery metrics with proper Prometheus names.
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric the producer exports.
@@ -29,6 +29,12 @@ pub struct Metrics {
     pub subscriptions_removed: IntCounter,
     /// Delivery attempts retried after a transport error.
     pub retries: IntCounter,
+    /// `cne_api_auth_total{result}`: authentication decisions on the API (only when
+    /// authentication is on): `allowed`, `unauthenticated`, `forbidden`, `unavailable`.
+    pub auth: IntCounterVec,
+    /// `cne_api_tokenreviews_total{result}`: TokenReviews sent to the Kubernetes API server
+    /// (cache misses), by verdict: `allowed`, `refused`, `forbidden`, `unavailable`.
+    pub token_reviews: IntCounterVec,
 }
 
 impl Metrics {
@@ -94,7 +100,26 @@ impl Metrics {
         registry
             .register(Box::new(queue_depth.clone()))
             .expect("unique metric");
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let auth = counter_vec(
+            "cne_api_auth_total",
+            "Authentication decisions on the REST API, by result",
+            &["result"],
+        );
+        let token_reviews = counter_vec(
+            "cne_api_tokenreviews_total",
+            "TokenReviews sent to the Kubernetes API server (cache misses), by verdict",
+            &["result"],
+        );
         Metrics {
+            auth,
+            token_reviews,
             events_published,
             subscriptions,
             publishers,

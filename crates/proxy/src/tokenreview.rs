@@ -156,6 +156,8 @@ pub struct TokenReviewer {
     http: Mutex<(Stamp, reqwest::Client)>,
     cache: Mutex<HashMap<[u8; 32], (Instant, Verdict)>>,
     reviews: std::sync::atomic::AtomicU64,
+    /// Reviews by verdict, when counted.
+    outcomes: Option<prometheus::IntCounterVec>,
 }
 
 impl std::fmt::Debug for TokenReviewer {
@@ -227,7 +229,15 @@ impl TokenReviewer {
             cfg,
             cache: Mutex::new(HashMap::new()),
             reviews: Default::default(),
+            outcomes: None,
         })
+    }
+
+    /// Counts every review sent in `counter`, labelled by verdict (`allowed`, `refused`,
+    /// `forbidden`, `unavailable`).
+    pub fn count_in(mut self, counter: prometheus::IntCounterVec) -> TokenReviewer {
+        self.outcomes = Some(counter);
+        self
     }
 
     /// How many reviews were sent to the API server (cache misses).
@@ -268,6 +278,15 @@ impl TokenReviewer {
             return v.clone();
         }
         let verdict = self.ask(token).await;
+        if let Some(c) = &self.outcomes {
+            let label = match &verdict {
+                Verdict::Allowed(_) => "allowed",
+                Verdict::Refused(_) => "refused",
+                Verdict::Forbidden(_) => "forbidden",
+                Verdict::Unavailable(_) => "unavailable",
+            };
+            c.with_label_values(&[label]).inc();
+        }
         let ttl = match &verdict {
             Verdict::Allowed(_) | Verdict::Forbidden(_) => self.cfg.cache_ttl,
             Verdict::Refused(_) => self.cfg.negative_cache_ttl,
@@ -398,6 +417,7 @@ mod tests {
             cfg,
             cache: Mutex::new(HashMap::new()),
             reviews: Default::default(),
+            outcomes: None,
         }
     }
 

@@ -109,6 +109,20 @@ async fn service_account_tokens_are_reviewed_admitted_by_group_and_cached() {
     let detail = assert_problem(resp, 401).await;
     assert!(detail.contains("invalid bearer token"), "{detail}");
     assert_eq!(api.reviews(), 3);
+
+    // Counted: decisions at the edge (health and openapi.json are not), reviews by verdict.
+    let metrics = p.hub.metrics().render();
+    for line in [
+        "cne_api_auth_total{result=\"allowed\"} 4",
+        "cne_api_auth_total{result=\"forbidden\"} 2",
+        "cne_api_auth_total{result=\"unauthenticated\"} 2",
+        "cne_api_tokenreviews_total{result=\"allowed\"} 1",
+        "cne_api_tokenreviews_total{result=\"forbidden\"} 1",
+        "cne_api_tokenreviews_total{result=\"refused\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
+    promtool_check(&metrics);
     api.task.abort();
 }
 
