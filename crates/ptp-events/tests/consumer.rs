@@ -41,8 +41,43 @@ struct Consumer {
 impl Consumer {
     /// Starts `ptp-events <extra> consumer ...` with ENABLE_STATUS_CHECK=true on a free port.
     fn start(publishers: &[String], extra: &[&str]) -> Consumer {
-        let local = format!("127.0.0.1:{}", free_port());
-        Consumer::spawn(publishers, extra, &local, true)
+        Consumer::start_with_env(publishers, extra, true, &[])
+    }
+
+    /// Starts on a free port; when another test took the port between the check and the
+    /// consumer's bind (tests run in parallel), starts again on another one.
+    fn start_with_env(
+        publishers: &[String],
+        extra: &[&str],
+        status_check: bool,
+        env: &[(&str, &str)],
+    ) -> Consumer {
+        for _ in 0..5 {
+            let local = format!("127.0.0.1:{}", free_port());
+            let mut c = Consumer::spawn_with_env(publishers, extra, &local, status_check, env);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if c.log().contains("Starting local API") {
+                    return c;
+                }
+                if c.child.try_wait().unwrap().is_some() {
+                    std::thread::sleep(Duration::from_millis(50));
+                    assert!(
+                        c.log().contains("Address already in use"),
+                        "consumer exited at start; log:\n{}",
+                        c.log()
+                    );
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "consumer did not start:\n{}",
+                    c.log()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("no free port for the consumer after 5 tries");
     }
 
     fn spawn(publishers: &[String], extra: &[&str], local: &str, status_check: bool) -> Consumer {
@@ -183,11 +218,9 @@ async fn consumer_presents_the_bearer_token_of_its_token_file() {
     // A wrong token: refused, and said so in the log; nothing is created.
     let wrong = dir.path().join("wrong-token");
     std::fs::write(&wrong, "guess\n").unwrap();
-    let local = format!("127.0.0.1:{}", free_port());
-    let c = Consumer::spawn_with_env(
+    let c = Consumer::start_with_env(
         &publishers,
         &[],
-        &local,
         false,
         &[("PUBLISHER_TOKEN_FILE", wrong.to_str().unwrap())],
     );
@@ -197,11 +230,9 @@ async fn consumer_presents_the_bearer_token_of_its_token_file() {
     // The right token, from the file named by PUBLISHER_TOKEN_FILE: the five subscriptions.
     let right = dir.path().join("token");
     std::fs::write(&right, "consumer-secret\n").unwrap();
-    let local = format!("127.0.0.1:{}", free_port());
-    let c = Consumer::spawn_with_env(
+    let c = Consumer::start_with_env(
         &publishers,
         &[],
-        &local,
         false,
         &[("PUBLISHER_TOKEN_FILE", right.to_str().unwrap())],
     );
