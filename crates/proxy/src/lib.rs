@@ -77,12 +77,21 @@ pub struct ApiPolicy {
     pub header_read_timeout: Duration,
     /// TLS (and, with a client CA, mutual TLS) on the API; `None`: plain HTTP/1.1 and h2c.
     pub tls: Option<tls::TlsFiles>,
+    /// Most API connections open at once; a connection beyond is closed at once (counted in
+    /// `cne_api_connections_refused_total`).
+    pub max_connections: usize,
 }
 
 /// Default of [`ApiPolicy::max_subscriptions`].
 pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 10_000;
 /// Default of [`ApiPolicy::max_subscriptions_per_host`].
 pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_HOST: usize = 2_000;
+/// Default of [`ApiPolicy::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Concurrent HTTP/2 streams per connection the API allows.
+pub const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
+/// Largest request header block (HTTP/1.1 read buffer, HTTP/2 header list).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Default of [`ApiPolicy::header_read_timeout`].
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -96,6 +105,7 @@ impl Default for ApiPolicy {
             max_subscriptions_per_host: DEFAULT_MAX_SUBSCRIPTIONS_PER_HOST,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             tls: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -207,7 +217,11 @@ impl Producer {
         tasks.push(tokio::spawn(serve_api(
             api,
             app,
-            policy.header_read_timeout,
+            ServeLimits {
+                header_read_timeout: policy.header_read_timeout,
+                max_connections: policy.max_connections.max(1),
+                metrics: metrics.clone(),
+            },
             tls.clone(),
             rx.clone(),
         )));
@@ -279,10 +293,29 @@ impl Producer {
 /// against slow-header clients) and h2c with prior knowledge on the same port; with `tls`,
 /// HTTP/1.1 and HTTP/2 over TLS (ALPN `h2`, `http/1.1`), the handshake bounded by the header
 /// read timeout. On stop, open connections finish their requests (at most 10 s).
+/// Connection-level limits of the API listener.
+struct ServeLimits {
+    header_read_timeout: Duration,
+    max_connections: usize,
+    metrics: Arc<Metrics>,
+}
+
+/// One open API connection: its slot under `--max-connections`, counted while it lives.
+struct ConnectionSlot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    open: prometheus::IntGauge,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
 async fn serve_api(
     listener: TcpListener,
     app: axum::Router,
-    header_read_timeout: Duration,
+    limits: ServeLimits,
     tls: Option<Arc<tls::TlsReloader>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -290,12 +323,23 @@ async fn serve_api(
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
 
+    let header_read_timeout = limits.header_read_timeout;
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_HEADER_BYTES);
+    // HTTP/2: bounded streams per connection, and the rapid-reset defence (a client that keeps
+    // resetting streams before they are served gets GOAWAY) stated explicitly.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS)
+        .max_pending_accept_reset_streams(20)
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut last_refusal_log: Option<std::time::Instant> = None;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
@@ -311,6 +355,24 @@ async fn serve_api(
                 continue;
             }
         };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            // Over --max-connections: closed at once (the client sees the connection end).
+            limits.metrics.connections_refused.inc();
+            if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                tracing::warn!(
+                    max = limits.max_connections,
+                    "API connection refused: --max-connections open already (logged at most every 10 s)"
+                );
+                last_refusal_log = Some(std::time::Instant::now());
+            }
+            drop(stream);
+            continue;
+        };
+        limits.metrics.connections_open.inc();
+        let slot = ConnectionSlot {
+            _permit: permit,
+            open: limits.metrics.connections_open.clone(),
+        };
         let _ = stream.set_nodelay(true);
         let svc = TowerToHyperService::new(app.clone());
         match &tls {
@@ -320,6 +382,7 @@ async fn serve_api(
                     .into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
+                    let _slot = slot;
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "API connection ended with an error");
                     }
@@ -330,6 +393,7 @@ async fn serve_api(
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let stream =
                         match tokio::time::timeout(header_read_timeout, acceptor.accept(stream))
                             .await

@@ -2,8 +2,8 @@
 //! own delivery metrics with proper Prometheus names.
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// Every metric the producer exports.
@@ -35,6 +35,10 @@ pub struct Metrics {
     /// `cne_api_tokenreviews_total{result}`: TokenReviews sent to the Kubernetes API server
     /// (cache misses), by verdict: `allowed`, `refused`, `forbidden`, `unavailable`.
     pub token_reviews: IntCounterVec,
+    /// `cne_api_connections_open`: API connections open now.
+    pub connections_open: IntGauge,
+    /// `cne_api_connections_refused_total`: connections closed at once, over `--max-connections`.
+    pub connections_refused: IntCounter,
 }
 
 impl Metrics {
@@ -117,7 +121,18 @@ impl Metrics {
             "TokenReviews sent to the Kubernetes API server (cache misses), by verdict",
             &["result"],
         );
+        let connections_open =
+            IntGauge::new("cne_api_connections_open", "REST API connections open now")
+                .expect("valid metric");
+        registry
+            .register(Box::new(connections_open.clone()))
+            .expect("unique metric");
         Metrics {
+            connections_open,
+            connections_refused: counter(
+                "cne_api_connections_refused_total",
+                "REST API connections closed at once because --max-connections were open",
+            ),
             auth,
             token_reviews,
             events_published,

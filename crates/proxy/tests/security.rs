@@ -294,3 +294,122 @@ async fn slow_header_clients_are_disconnected_and_others_are_served() {
     eprintln!("50 slow-header connections closed within {took:?} (timeout 300 ms)");
     p.stop().await;
 }
+
+/// `GET /health` over a fresh connection: the status, or `None` when the connection is closed
+/// without an answer.
+async fn health_on_new_connection(p: &Producer) -> Option<u16> {
+    let mut s = tokio::net::TcpStream::connect(p.api_addr).await.unwrap();
+    let req = format!("GET {BASE}/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return None;
+    }
+    let mut buf = Vec::new();
+    match tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await {
+        Ok(Ok(_)) | Ok(Err(_)) if buf.is_empty() => None,
+        Ok(_) => std::str::from_utf8(&buf[9..12]).ok()?.parse().ok(),
+        Err(_) => panic!("no answer and no close within 5 s"),
+    }
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_at_once_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(
+        dir.path(),
+        ApiPolicy {
+            max_connections: 3,
+            ..ApiPolicy::default()
+        },
+    )
+    .await;
+    assert_eq!(health_on_new_connection(&p).await, Some(200));
+    // Three idle connections hold every slot.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(p.api_addr).await.unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !p
+        .hub
+        .metrics()
+        .render()
+        .contains("cne_api_connections_open 3")
+    {
+        assert!(Instant::now() < deadline, "{}", p.hub.metrics().render());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A fourth is closed without an answer, at once, and counted.
+    let t = Instant::now();
+    assert_eq!(health_on_new_connection(&p).await, None);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let metrics = p.hub.metrics().render();
+    assert!(
+        metrics.contains("cne_api_connections_refused_total 1"),
+        "{metrics}"
+    );
+    // One slot freed: served again.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if health_on_new_connection(&p).await == Some(200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no slot freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    promtool_check(&p.hub.metrics().render());
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn http2_rapid_reset_gets_goaway_and_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(dir.path(), ApiPolicy::default()).await;
+    let tcp = tokio::net::TcpStream::connect(p.api_addr).await.unwrap();
+    let (mut h2, conn) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(conn);
+    // HEADERS then RST_STREAM at once, over and over (CVE-2023-44487).
+    let mut sent = 0;
+    let mut refused = None;
+    for i in 0..10_000 {
+        let req = http::Request::get(format!("http://x{BASE}/subscriptions"))
+            .body(())
+            .unwrap();
+        let ready = match h2.clone().ready().await {
+            Ok(r) => r,
+            Err(e) => {
+                refused = Some((i, e.to_string()));
+                break;
+            }
+        };
+        h2 = ready;
+        match h2.send_request(req, false) {
+            Ok((_resp, mut stream)) => {
+                stream.send_reset(h2::Reason::CANCEL);
+                sent += 1;
+            }
+            Err(e) => {
+                refused = Some((i, e.to_string()));
+                break;
+            }
+        }
+        if i % 100 == 99 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let (_, why) = refused.expect("the server must end a rapid-reset connection");
+    // GOAWAY ENHANCE_YOUR_CALM "too_many_resets", after a bounded number of resets.
+    assert!(why.contains("too_many_resets"), "{why}");
+    assert!((20..1_000).contains(&sent), "GOAWAY after {sent} resets");
+    eprintln!("rapid reset: GOAWAY after {sent} resets: {why}");
+    let _ = tokio::time::timeout(Duration::from_secs(5), driver).await;
+    // Everyone else is served.
+    assert_eq!(health_on_new_connection(&p).await, Some(200));
+    let resp = client()
+        .get(url(&p, "/subscriptions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    p.stop().await;
+}

@@ -94,6 +94,9 @@ pub struct ProxyArgs {
     /// clients are disconnected).
     #[arg(long, default_value_t = proxy::DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64)]
     pub header_read_timeout_ms: u64,
+    /// Most REST API connections open at once; beyond, new connections are closed at once.
+    #[arg(long, default_value_t = proxy::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
     /// File of bearer tokens, one per line (re-read when it changes). When set, every API route
     /// except health and openapi.json needs `Authorization: Bearer <token>`. Off by default.
     #[arg(long, env = "AUTH_TOKEN_FILE")]
@@ -244,6 +247,9 @@ impl ProxyArgs {
         if self.header_read_timeout_ms == 0 {
             bail!("--header-read-timeout-ms must be at least 1");
         }
+        if self.max_connections == 0 {
+            bail!("--max-connections must be at least 1");
+        }
         let token_review = if self.auth_token_review {
             let mut cfg =
                 proxy::tokenreview::TokenReviewConfig::in_cluster(self.kube_api_server.as_deref())
@@ -285,6 +291,7 @@ impl ProxyArgs {
             endpoint_allow: self.endpoint_allow.clone(),
             max_subscriptions: self.max_subscriptions,
             max_subscriptions_per_host: self.max_subscriptions_per_host,
+            max_connections: self.max_connections,
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(proxy::tls::TlsFiles {
