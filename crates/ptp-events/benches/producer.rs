@@ -421,7 +421,7 @@ fn memory() {
     rt.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(r) = reqwest::get(format!("{api}/health")).await
+            if let Ok(r) = http_client().get(format!("{api}/health")).send().await
                 && r.status() == 200
             {
                 break;

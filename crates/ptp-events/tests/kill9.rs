@@ -26,7 +26,7 @@ async fn wait_healthy(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let url = format!("http://127.0.0.1:{port}/api/ocloudNotifications/v2/health");
     while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(&url).await
+        if let Ok(r) = http_client().get(&url).send().await
             && r.status() == 200
         {
             return;
@@ -98,14 +98,16 @@ async fn sigkill_during_concurrent_creations_loses_no_acknowledged_subscription(
 
     let mut child = start(dir.path(), port);
     wait_healthy(port).await;
-    let list: Vec<serde_json::Value> = reqwest::get(format!(
-        "http://127.0.0.1:{port}/api/ocloudNotifications/v2/subscriptions"
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let list: Vec<serde_json::Value> = http_client()
+        .get(format!(
+            "http://127.0.0.1:{port}/api/ocloudNotifications/v2/subscriptions"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
 

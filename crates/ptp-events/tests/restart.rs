@@ -16,7 +16,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Seen, free_port, is_placeholder, proxy_command, recorder, subscribe_when_up};
+use common::{
+    Seen, free_port, http_client, is_placeholder, proxy_command, recorder, subscribe_when_up,
+};
 
 const NODE: &str = "node1";
 const IN_RANGE: i64 = 5;
@@ -219,15 +221,17 @@ async fn producer_and_daemon_restarts_publish_the_current_state_and_nothing_stal
         "after the producer restart the consumer must be told the current state only"
     );
     // The subscription is still there (one, loaded from the store).
-    let subs: serde_json::Value = reqwest::get(format!(
-        "http://127.0.0.1:{}/api/ocloudNotifications/v2/subscriptions",
-        s.port
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let subs: serde_json::Value = http_client()
+        .get(format!(
+            "http://127.0.0.1:{}/api/ocloudNotifications/v2/subscriptions",
+            s.port
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(subs.as_array().map(Vec::len), Some(1), "{subs}");
 
     // 2. Back to LOCKED, then the daemon is restarted while the producer runs, the state
