@@ -484,8 +484,7 @@ pub fn install_crypto_provider() {
     }
 }
 
-/// Where the bearer token comes from.
-#[derive(Debug)]
+/// Where the bearer token comes from. Its `Debug` never shows the token.
 enum BearerToken {
     Static(String),
     File(TokenFile),
@@ -496,6 +495,15 @@ impl BearerToken {
         match self {
             BearerToken::Static(t) => Ok(t.clone()),
             BearerToken::File(f) => f.value(),
+        }
+    }
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BearerToken::Static(_) => f.write_str("BearerToken(<redacted>)"),
+            BearerToken::File(t) => write!(f, "BearerToken(file {})", t.path.display()),
         }
     }
 }
@@ -511,7 +519,6 @@ impl Clone for BearerToken {
 
 /// A token file, re-read when its modification time, size or inode changes (the kubelet
 /// replaces projected tokens by swapping a symbolic link).
-#[derive(Debug)]
 struct TokenFile {
     path: PathBuf,
     cached: std::sync::Mutex<Option<(FileStamp, String)>>,
@@ -586,5 +593,18 @@ mod tests {
         );
         assert!(base("ftp://h:1").is_err());
         assert!(base("http://").is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let c = Client::builder("localhost:1")
+            .bearer_token("s3cr3t-token")
+            .build()
+            .unwrap();
+        let b = Client::builder("localhost:1").bearer_token("s3cr3t-token");
+        for text in [format!("{c:?}"), format!("{b:?}")] {
+            assert!(!text.contains("s3cr3t"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
     }
 }

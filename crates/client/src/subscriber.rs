@@ -266,7 +266,7 @@ impl Subscriber {
         loop {
             self.round(client, &mut st).await;
             status.send_modify(|all| all[i] = st.clone());
-            let wait = if st.is_subscribed() {
+            let wait = if st.is_subscribed() && st.last_error.is_none() {
                 self.check_interval
             } else {
                 self.retry_interval.min(self.check_interval)
@@ -311,9 +311,14 @@ impl Subscriber {
                     }
                 }
                 Err(e) => {
+                    // Only a successful list says a subscription is gone. A refused or failed
+                    // list (401/403, a 503 while the publisher cannot check tokens, a timeout)
+                    // says nothing about them: subscribing again would meet 409 and, with
+                    // ConflictPolicy::DeleteAll, delete every consumer's subscriptions.
                     tracing::warn!(publisher = %client.api_url(), error = %e,
-                        "cannot list subscriptions; subscribing again");
-                    st.subscriptions.clear();
+                        "cannot list subscriptions; keeping ours and checking again");
+                    st.last_error = Some(e.to_string());
+                    return;
                 }
             }
         }

@@ -19,6 +19,18 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
+fn config(d: &Path) -> ProducerConfig {
+    ProducerConfig {
+        node_name: NODE.into(),
+        api_addr: "127.0.0.1:0".parse().unwrap(),
+        metrics_addr: None,
+        store_path: d.join("store"),
+        uri_location_base: "http://localhost:9043".into(),
+        delivery: DeliveryConfig::default(),
+        max_body_bytes: proxy::api::DEFAULT_MAX_BODY,
+    }
+}
+
 #[tokio::test]
 async fn https_with_client_certificate_and_rotated_token_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -29,15 +41,7 @@ async fn https_with_client_certificate_and_rotated_token_file() {
     let consumer = leaf(&client_ca, "consumer", false);
     let tokens = write(d, "tokens", "token-one\n");
     let producer = Producer::start_with(
-        ProducerConfig {
-            node_name: NODE.into(),
-            api_addr: "127.0.0.1:0".parse().unwrap(),
-            metrics_addr: None,
-            store_path: d.join("store"),
-            uri_location_base: "https://localhost:9043".into(),
-            delivery: DeliveryConfig::default(),
-            max_body_bytes: proxy::api::DEFAULT_MAX_BODY,
-        },
+        config(d),
         ApiPolicy {
             auth_token_file: Some(tokens.clone()),
             tls: Some(TlsFiles {
@@ -159,4 +163,99 @@ async fn unusable_tls_and_token_files_are_named_at_build() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("client certificate"), "{err}");
+}
+
+#[tokio::test]
+async fn a_refused_list_never_makes_the_subscriber_delete_anything() {
+    use ptp_events_client::{ConflictPolicy, Subscriber, ptp_resource_addresses};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tokens = write(d, "tokens", "ours\nother-consumer\n");
+    let producer = Producer::start_with(
+        config(d),
+        ApiPolicy {
+            auth_token_file: Some(tokens.clone()),
+            ..ApiPolicy::default()
+        },
+    )
+    .await
+    .unwrap();
+    let publisher = producer.api_addr.to_string();
+    // Another consumer's subscription on the same producer.
+    let other = Client::builder(&publisher)
+        .bearer_token("other-consumer")
+        .build()
+        .unwrap();
+    let (other_handler, _other_events) = receiver::channel(8);
+    let other_rx = ptp_events_client::Receiver::bind("127.0.0.1:0", other_handler)
+        .await
+        .unwrap();
+    other
+        .subscribe(
+            &resource_address(NODE, Resource::LockState),
+            &other_rx.endpoint_uri(),
+        )
+        .await
+        .unwrap();
+    // Ours, with the Go consumer's conflict policy (delete every subscription on 409).
+    let (handler, _events) = receiver::channel(64);
+    let rx = ptp_events_client::Receiver::bind("127.0.0.1:0", handler)
+        .await
+        .unwrap();
+    let ours = Client::builder(&publisher)
+        .bearer_token("ours")
+        .build()
+        .unwrap();
+    let handle = Subscriber::new(rx.endpoint_uri())
+        .publisher(ours)
+        .resources(ptp_resource_addresses(NODE))
+        .on_conflict(ConflictPolicy::DeleteAll)
+        .check_interval(Duration::from_millis(100))
+        .retry_interval(Duration::from_millis(50))
+        .spawn();
+    assert!(handle.wait_subscribed(Duration::from_secs(10)).await);
+    assert_eq!(producer.hub.list().len(), 6);
+    let ids: Vec<String> = handle.status()[0]
+        .subscriptions
+        .iter()
+        .map(|s| s.subscription_id.clone())
+        .collect();
+
+    // Our token is refused for a while (health stays open): the list fails with 401.
+    replace(&tokens, "other-consumer\n");
+    assert!(
+        handle
+            .wait_until(Duration::from_secs(10), |s| s[0]
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("401")))
+            .await,
+        "{:?}",
+        handle.status()
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Accepted again: nothing was deleted or created; every subscription is the same.
+    replace(&tokens, "ours\nother-consumer\n");
+    assert!(
+        handle
+            .wait_until(Duration::from_secs(10), |s| s[0].last_error.is_none())
+            .await
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        producer.hub.list().len(),
+        6,
+        "the other consumer's one survives"
+    );
+    let status = handle.status();
+    assert_eq!(status[0].created, 5, "{status:?}");
+    let now: Vec<String> = status[0]
+        .subscriptions
+        .iter()
+        .map(|s| s.subscription_id.clone())
+        .collect();
+    assert_eq!(now, ids);
+    handle.stop_and_unsubscribe().await;
+    assert_eq!(producer.hub.list().len(), 1);
 }

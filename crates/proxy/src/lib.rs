@@ -13,6 +13,7 @@
 
 pub mod api;
 mod hub;
+mod idle;
 pub mod ingest;
 pub mod metrics;
 pub mod security;
@@ -80,12 +81,17 @@ pub struct ApiPolicy {
     /// Most API connections open at once; a connection beyond is closed at once (counted in
     /// `cne_api_connections_refused_total`).
     pub max_connections: usize,
+    /// An API connection with no traffic either way for this long is closed (one that sends
+    /// nothing at all is closed after `header_read_timeout`).
+    pub idle_timeout: Duration,
 }
 
 /// Default of [`ApiPolicy::max_subscriptions`].
 pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 10_000;
 /// Default of [`ApiPolicy::max_subscriptions_per_host`].
 pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_HOST: usize = 2_000;
+/// Default of [`ApiPolicy::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default of [`ApiPolicy::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Concurrent HTTP/2 streams per connection the API allows.
@@ -106,6 +112,7 @@ impl Default for ApiPolicy {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             tls: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -219,6 +226,7 @@ impl Producer {
             app,
             ServeLimits {
                 header_read_timeout: policy.header_read_timeout,
+                idle_timeout: policy.idle_timeout,
                 max_connections: policy.max_connections.max(1),
                 metrics: metrics.clone(),
             },
@@ -296,6 +304,7 @@ impl Producer {
 /// Connection-level limits of the API listener.
 struct ServeLimits {
     header_read_timeout: Duration,
+    idle_timeout: Duration,
     max_connections: usize,
     metrics: Arc<Metrics>,
 }
@@ -319,7 +328,7 @@ async fn serve_api(
     tls: Option<Arc<tls::TlsReloader>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
 
@@ -375,25 +384,25 @@ async fn serve_api(
         };
         let _ = stream.set_nodelay(true);
         let svc = TowerToHyperService::new(app.clone());
-        match &tls {
-            None => {
-                let conn = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "API connection ended with an error");
-                    }
-                });
-            }
-            Some(tls) => {
-                let acceptor = tls.acceptor();
-                let builder = builder.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let _slot = slot;
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
+        let idle_timeout = limits.idle_timeout;
+        tokio::spawn(async move {
+            let _slot = slot;
+            let served = match acceptor {
+                None => {
+                    serve_tracked(
+                        stream,
+                        &builder,
+                        svc,
+                        watcher,
+                        header_read_timeout,
+                        idle_timeout,
+                    )
+                    .await
+                }
+                Some(acceptor) => {
                     let stream =
                         match tokio::time::timeout(header_read_timeout, acceptor.accept(stream))
                             .await
@@ -408,15 +417,23 @@ async fn serve_api(
                                 return;
                             }
                         };
-                    let conn = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(error = %e, "API connection ended with an error");
-                    }
-                });
+                    // The handshake's own bytes do not count: the first request must follow
+                    // within the header read timeout.
+                    serve_tracked(
+                        stream,
+                        &builder,
+                        svc,
+                        watcher,
+                        header_read_timeout,
+                        idle_timeout,
+                    )
+                    .await
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(error = %e, "API connection ended with an error");
             }
-        }
+        });
     }
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
@@ -424,6 +441,31 @@ async fn serve_api(
         .is_err()
     {
         tracing::warn!("API connections still open after 10 s; stopping anyway");
+    }
+}
+
+/// Serves one connection whose traffic is tracked: closed when it sends nothing within
+/// `first_byte` or has no traffic for `idle`.
+async fn serve_tracked<I>(
+    io: I,
+    builder: &hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    svc: hyper_util::service::TowerToHyperService<axum::Router>,
+    watcher: hyper_util::server::graceful::Watcher,
+    first_byte: Duration,
+    idle: Duration,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = idle::Activity::new();
+    let io = hyper_util::rt::TokioIo::new(idle::Tracked::new(io, activity.clone()));
+    let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
+    tokio::select! {
+        r = watcher.watch(conn) => r,
+        _ = activity.expired(first_byte, idle) => {
+            tracing::debug!("API connection idle: closed");
+            Ok(())
+        }
     }
 }
 

@@ -148,7 +148,11 @@ impl Authenticator {
         };
         match review.review(token).await {
             Verdict::Allowed(_) => AuthDecision::Allow,
-            Verdict::Refused(why) => AuthDecision::Unauthenticated(why),
+            // The API server's reason (which may describe the cluster's authenticators) is
+            // logged, not told to an unauthenticated client.
+            Verdict::Refused(_) => AuthDecision::Unauthenticated(
+                "the Bearer token was not accepted by the Kubernetes API server (TokenReview); the producer's log says why".into(),
+            ),
             Verdict::Forbidden(why) => AuthDecision::Forbidden(why),
             // The details (addresses, credentials) are logged, not told to the client.
             Verdict::Unavailable(_) => AuthDecision::Unavailable(

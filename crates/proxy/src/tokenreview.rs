@@ -10,7 +10,9 @@
 //! account needs the ClusterRole `system:auth-delegator`.
 //!
 //! Verdicts are cached by the SHA-256 of the token (the token itself is not kept): accepted and
-//! forbidden ones for `cache_ttl`, refused ones for `negative_cache_ttl`. When the API server
+//! forbidden ones for `cache_ttl`, refused ones for `negative_cache_ttl`, in two caches (forged
+//! tokens cannot evict valid ones). Concurrent requests with one token share one review; at most
+//! [`MAX_REVIEWS_IN_FLIGHT`] reviews run at once. When the API server
 //! cannot be asked (unreachable, timeout, an error answer, the producer's own credentials
 //! refused), the request is refused with 503 and nothing is cached: authentication fails closed.
 
@@ -35,8 +37,11 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
 pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
 /// Default of [`TokenReviewConfig::timeout`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Most verdicts kept; beyond, expired ones are dropped, then all.
+/// Most verdicts kept in each cache (accepted/forbidden, refused); beyond, expired ones are
+/// dropped, then all of that cache.
 const CACHE_CAPACITY: usize = 10_000;
+/// Most reviews sent to the API server at once; beyond, a request is answered 503.
+pub const MAX_REVIEWS_IN_FLIGHT: usize = 64;
 
 /// How to reach the API server and whom to admit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +159,13 @@ pub struct TokenReviewer {
     url: String,
     /// The HTTPS client and the stamp of the CA file it trusts.
     http: Mutex<(Stamp, reqwest::Client)>,
+    /// Accepted and forbidden verdicts.
     cache: Mutex<HashMap<[u8; 32], (Instant, Verdict)>>,
+    /// Refused verdicts.
+    negative_cache: Mutex<HashMap<[u8; 32], (Instant, Verdict)>>,
+    /// Reviews under way, by token.
+    inflight: Mutex<HashMap<[u8; 32], Arc<tokio::sync::OnceCell<Verdict>>>>,
+    in_flight: tokio::sync::Semaphore,
     reviews: std::sync::atomic::AtomicU64,
     /// Reviews by verdict, when counted.
     outcomes: Option<prometheus::IntCounterVec>,
@@ -228,6 +239,9 @@ impl TokenReviewer {
             url: full,
             cfg,
             cache: Mutex::new(HashMap::new()),
+            negative_cache: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
+            in_flight: tokio::sync::Semaphore::new(MAX_REVIEWS_IN_FLIGHT),
             reviews: Default::default(),
             outcomes: None,
         })
@@ -265,19 +279,85 @@ impl TokenReviewer {
         http.1.clone()
     }
 
-    /// Decides about `token`, from the cache or by asking the API server.
+    /// Decides about `token`, from the cache or by asking the API server. Concurrent requests
+    /// with the same uncached token share one review.
     pub async fn review(&self, token: &str) -> Verdict {
         let key: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
             .as_ref()
             .try_into()
             .expect("SHA-256 is 32 bytes");
-        let now = Instant::now();
-        if let Some((expiry, v)) = self.cache.lock().expect("cache lock").get(&key)
-            && *expiry > now
-        {
-            return v.clone();
+        if let Some(v) = self.cached(&key) {
+            return v;
         }
-        let verdict = self.ask(token).await;
+        let cell = self
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .entry(key)
+            .or_default()
+            .clone();
+        let verdict = cell
+            .get_or_init(|| async {
+                // Another request may have finished a review of this token meanwhile.
+                if let Some(v) = self.cached(&key) {
+                    return v;
+                }
+                let v = self.review_now(token).await;
+                self.remember(key, &v);
+                v
+            })
+            .await
+            .clone();
+        let mut inflight = self.inflight.lock().expect("inflight lock");
+        if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            inflight.remove(&key);
+        }
+        verdict
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> Option<Verdict> {
+        let now = Instant::now();
+        let lookup = |cache: &Mutex<HashMap<[u8; 32], (Instant, Verdict)>>| {
+            cache
+                .lock()
+                .expect("cache lock")
+                .get(key)
+                .filter(|(expiry, _)| *expiry > now)
+                .map(|(_, v)| v.clone())
+        };
+        lookup(&self.cache).or_else(|| lookup(&self.negative_cache))
+    }
+
+    /// Caches a verdict: accepted and forbidden ones (which need a valid token) apart from
+    /// refused ones, so that a flood of forged tokens cannot evict the valid ones.
+    fn remember(&self, key: [u8; 32], verdict: &Verdict) {
+        let (cache, ttl) = match verdict {
+            Verdict::Allowed(_) | Verdict::Forbidden(_) => (&self.cache, self.cfg.cache_ttl),
+            Verdict::Refused(_) => (&self.negative_cache, self.cfg.negative_cache_ttl),
+            Verdict::Unavailable(_) => return,
+        };
+        if ttl.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let mut cache = cache.lock().expect("cache lock");
+        if cache.len() >= CACHE_CAPACITY {
+            cache.retain(|_, (e, _)| *e > now);
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+        }
+        cache.insert(key, (now + ttl, verdict.clone()));
+    }
+
+    /// One review, counted; at most [`MAX_REVIEWS_IN_FLIGHT`] at once (beyond: unavailable).
+    async fn review_now(&self, token: &str) -> Verdict {
+        let verdict = match self.in_flight.try_acquire() {
+            Ok(_permit) => self.ask(token).await,
+            Err(_) => Verdict::Unavailable(format!(
+                "more than {MAX_REVIEWS_IN_FLIGHT} token reviews in flight"
+            )),
+        };
         if let Some(c) = &self.outcomes {
             let label = match &verdict {
                 Verdict::Allowed(_) => "allowed",
@@ -287,23 +367,16 @@ impl TokenReviewer {
             };
             c.with_label_values(&[label]).inc();
         }
-        let ttl = match &verdict {
-            Verdict::Allowed(_) | Verdict::Forbidden(_) => self.cfg.cache_ttl,
-            Verdict::Refused(_) => self.cfg.negative_cache_ttl,
+        match &verdict {
             Verdict::Unavailable(why) => {
                 tracing::warn!(error = %why, "TokenReview unavailable; refusing the request");
-                return verdict;
             }
-        };
-        if !ttl.is_zero() {
-            let mut cache = self.cache.lock().expect("cache lock");
-            if cache.len() >= CACHE_CAPACITY {
-                cache.retain(|_, (e, _)| *e > now);
-                if cache.len() >= CACHE_CAPACITY {
-                    cache.clear();
-                }
+            Verdict::Refused(why) | Verdict::Forbidden(why) => {
+                tracing::info!(reason = %why, "bearer token refused after TokenReview");
             }
-            cache.insert(key, (now + ttl, verdict.clone()));
+            Verdict::Allowed(user) => {
+                tracing::debug!(user = %user, "bearer token admitted after TokenReview");
+            }
         }
         verdict
     }
@@ -416,6 +489,9 @@ mod tests {
             url: String::new(),
             cfg,
             cache: Mutex::new(HashMap::new()),
+            negative_cache: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
+            in_flight: tokio::sync::Semaphore::new(MAX_REVIEWS_IN_FLIGHT),
             reviews: Default::default(),
             outcomes: None,
         }

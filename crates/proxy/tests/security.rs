@@ -362,6 +362,64 @@ async fn connections_beyond_the_cap_are_closed_at_once_and_counted() {
 }
 
 #[tokio::test]
+async fn silent_and_idle_connections_give_their_slot_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(
+        dir.path(),
+        ApiPolicy {
+            max_connections: 1,
+            header_read_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_millis(800),
+            ..ApiPolicy::default()
+        },
+    )
+    .await;
+    let closed_within = |mut s: tokio::net::TcpStream, limit: Duration| async move {
+        let t = Instant::now();
+        let mut buf = [0u8; 64];
+        loop {
+            match tokio::time::timeout(limit, s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return t.elapsed(),
+                Ok(Ok(_)) => continue,
+                Err(_) => panic!("connection still open after {limit:?}"),
+            }
+        }
+    };
+    // A connection that never sends a byte (before hyper knows its HTTP version): closed after
+    // the header read timeout, and its slot is free again.
+    let silent = tokio::net::TcpStream::connect(p.api_addr).await.unwrap();
+    let took = closed_within(silent, Duration::from_secs(5)).await;
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    assert_eq!(health_on_new_connection(&p).await, Some(200));
+    // One byte of the HTTP/2 preface, then silence: closed after the idle timeout.
+    let mut partial = tokio::net::TcpStream::connect(p.api_addr).await.unwrap();
+    partial.write_all(b"P").await.unwrap();
+    let took = closed_within(partial, Duration::from_secs(5)).await;
+    assert!(took >= Duration::from_millis(700), "{took:?}");
+    // An HTTP/2 connection that made one request and stays open: closed after the idle timeout.
+    let tcp = tokio::net::TcpStream::connect(p.api_addr).await.unwrap();
+    let (h2, conn) = h2::client::handshake(tcp).await.unwrap();
+    let driver = tokio::spawn(conn);
+    let mut h2 = h2.ready().await.unwrap();
+    let req = http::Request::get(format!("http://x{BASE}/health"))
+        .body(())
+        .unwrap();
+    let (resp, _) = h2.send_request(req, true).unwrap();
+    assert_eq!(resp.await.unwrap().status(), 200);
+    let t = Instant::now();
+    let _ = tokio::time::timeout(Duration::from_secs(5), driver)
+        .await
+        .expect("the idle HTTP/2 connection must be closed");
+    assert!(
+        t.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(health_on_new_connection(&p).await, Some(200));
+    p.stop().await;
+}
+
+#[tokio::test]
 async fn http2_rapid_reset_gets_goaway_and_others_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let p = start(dir.path(), ApiPolicy::default()).await;

@@ -97,6 +97,10 @@ pub struct ProxyArgs {
     /// Most REST API connections open at once; beyond, new connections are closed at once.
     #[arg(long, default_value_t = proxy::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// An API connection with no traffic either way for this long is closed, in milliseconds
+    /// (a connection that sends nothing at all: after --header-read-timeout-ms).
+    #[arg(long, default_value_t = proxy::DEFAULT_IDLE_TIMEOUT.as_millis() as u64)]
+    pub idle_timeout_ms: u64,
     /// File of bearer tokens, one per line (re-read when it changes). When set, every API route
     /// except health and openapi.json needs `Authorization: Bearer <token>`. Off by default.
     #[arg(long, env = "AUTH_TOKEN_FILE")]
@@ -250,6 +254,9 @@ impl ProxyArgs {
         if self.max_connections == 0 {
             bail!("--max-connections must be at least 1");
         }
+        if self.idle_timeout_ms == 0 {
+            bail!("--idle-timeout-ms must be at least 1");
+        }
         let token_review = if self.auth_token_review {
             let mut cfg =
                 proxy::tokenreview::TokenReviewConfig::in_cluster(self.kube_api_server.as_deref())
@@ -292,6 +299,7 @@ impl ProxyArgs {
             max_subscriptions: self.max_subscriptions,
             max_subscriptions_per_host: self.max_subscriptions_per_host,
             max_connections: self.max_connections,
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(proxy::tls::TlsFiles {
