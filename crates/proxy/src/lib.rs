@@ -81,6 +81,9 @@ pub struct ApiPolicy {
     /// Most API connections open at once; a connection beyond is closed at once (counted in
     /// `cne_api_connections_refused_total`).
     pub max_connections: usize,
+    /// Most API connections open at once from one client address (so that one client cannot
+    /// take every slot).
+    pub max_connections_per_client: usize,
     /// An API connection with no traffic either way for this long is closed (one that sends
     /// nothing at all is closed after `header_read_timeout`).
     pub idle_timeout: Duration,
@@ -94,6 +97,8 @@ pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_HOST: usize = 2_000;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default of [`ApiPolicy::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default of [`ApiPolicy::max_connections_per_client`].
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
 /// Concurrent HTTP/2 streams per connection the API allows.
 pub const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
 /// Largest request header block (HTTP/1.1 read buffer, HTTP/2 header list).
@@ -112,6 +117,7 @@ impl Default for ApiPolicy {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             tls: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
@@ -228,6 +234,7 @@ impl Producer {
                 header_read_timeout: policy.header_read_timeout,
                 idle_timeout: policy.idle_timeout,
                 max_connections: policy.max_connections.max(1),
+                max_connections_per_client: policy.max_connections_per_client.max(1),
                 metrics: metrics.clone(),
             },
             tls.clone(),
@@ -297,30 +304,44 @@ impl Producer {
     }
 }
 
-/// Serves the API on `listener` until `stop` turns true: HTTP/1.1 (with a header read timeout
-/// against slow-header clients) and h2c with prior knowledge on the same port; with `tls`,
-/// HTTP/1.1 and HTTP/2 over TLS (ALPN `h2`, `http/1.1`), the handshake bounded by the header
-/// read timeout. On stop, open connections finish their requests (at most 10 s).
 /// Connection-level limits of the API listener.
 struct ServeLimits {
     header_read_timeout: Duration,
     idle_timeout: Duration,
     max_connections: usize,
+    max_connections_per_client: usize,
     metrics: Arc<Metrics>,
 }
 
-/// One open API connection: its slot under `--max-connections`, counted while it lives.
+/// Open API connections per client address.
+type PerClient = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One open API connection: its slot under `--max-connections` and its client's share, counted
+/// while it lives.
 struct ConnectionSlot {
     _permit: tokio::sync::OwnedSemaphorePermit,
     open: prometheus::IntGauge,
+    client: std::net::IpAddr,
+    per_client: PerClient,
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.open.dec();
+        let mut m = self.per_client.lock().expect("per-client lock");
+        if let Some(n) = m.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.client);
+            }
+        }
     }
 }
 
+/// Serves the API on `listener` until `stop` turns true: HTTP/1.1 (with a header read timeout
+/// against slow-header clients) and h2c with prior knowledge on the same port; with `tls`,
+/// HTTP/1.1 and HTTP/2 over TLS (ALPN `h2`, `http/1.1`), the handshake bounded by the header
+/// read timeout. On stop, open connections finish their requests (at most 10 s).
 async fn serve_api(
     listener: TcpListener,
     app: axum::Router,
@@ -348,6 +369,7 @@ async fn serve_api(
         .max_pending_accept_reset_streams(20)
         .max_header_list_size(MAX_HEADER_BYTES as u32);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let per_client = PerClient::default();
     let mut last_refusal_log: Option<std::time::Instant> = None;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -355,8 +377,8 @@ async fn serve_api(
             a = listener.accept() => a,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let stream = match accepted {
-            Ok((s, _)) => s,
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 // EMFILE and the like: do not spin.
                 tracing::warn!(error = %e, "API accept failed");
@@ -364,23 +386,56 @@ async fn serve_api(
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            // Over --max-connections: closed at once (the client sees the connection end).
-            limits.metrics.connections_refused.inc();
-            if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-                tracing::warn!(
-                    max = limits.max_connections,
-                    "API connection refused: --max-connections open already (logged at most every 10 s)"
-                );
-                last_refusal_log = Some(std::time::Instant::now());
-            }
-            drop(stream);
-            continue;
+        // An IPv4 client over an IPv6 socket counts as the IPv4 address it is.
+        let client = match peer.ip() {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+            v4 => v4,
         };
+        let over_share = per_client
+            .lock()
+            .expect("per-client lock")
+            .get(&client)
+            .is_some_and(|n| *n >= limits.max_connections_per_client);
+        let permit = if over_share {
+            Err("per_client")
+        } else {
+            slots.clone().try_acquire_owned().map_err(|_| "total")
+        };
+        let permit = match permit {
+            Ok(p) => p,
+            Err(reason) => {
+                // Over a limit: closed at once (the client sees the connection end).
+                limits
+                    .metrics
+                    .connections_refused
+                    .with_label_values(&[reason])
+                    .inc();
+                if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    tracing::warn!(
+                        %client,
+                        max = limits.max_connections,
+                        max_per_client = limits.max_connections_per_client,
+                        "API connection refused: --max-connections (reason {reason}) open already (logged at most every 10 s)"
+                    );
+                    last_refusal_log = Some(std::time::Instant::now());
+                }
+                drop(stream);
+                continue;
+            }
+        };
+        *per_client
+            .lock()
+            .expect("per-client lock")
+            .entry(client)
+            .or_default() += 1;
         limits.metrics.connections_open.inc();
         let slot = ConnectionSlot {
             _permit: permit,
             open: limits.metrics.connections_open.clone(),
+            client,
+            per_client: per_client.clone(),
         };
         let _ = stream.set_nodelay(true);
         let svc = TowerToHyperService::new(app.clone());

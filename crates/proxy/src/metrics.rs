@@ -37,8 +37,9 @@ pub struct Metrics {
     pub token_reviews: IntCounterVec,
     /// `cne_api_connections_open`: API connections open now.
     pub connections_open: IntGauge,
-    /// `cne_api_connections_refused_total`: connections closed at once, over `--max-connections`.
-    pub connections_refused: IntCounter,
+    /// `cne_api_connections_refused_total{reason}`: connections closed at once, over
+    /// `--max-connections` (`total`) or `--max-connections-per-client` (`per_client`).
+    pub connections_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -129,9 +130,10 @@ impl Metrics {
             .expect("unique metric");
         Metrics {
             connections_open,
-            connections_refused: counter(
+            connections_refused: counter_vec(
                 "cne_api_connections_refused_total",
-                "REST API connections closed at once because --max-connections were open",
+                "REST API connections closed at once, over --max-connections (total) or --max-connections-per-client (per_client)",
+                &["reason"],
             ),
             auth,
             token_reviews,

@@ -344,7 +344,7 @@ async fn connections_beyond_the_cap_are_closed_at_once_and_counted() {
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     let metrics = p.hub.metrics().render();
     assert!(
-        metrics.contains("cne_api_connections_refused_total 1"),
+        metrics.contains("cne_api_connections_refused_total{reason=\"total\"} 1"),
         "{metrics}"
     );
     // One slot freed: served again.
@@ -358,6 +358,59 @@ async fn connections_beyond_the_cap_are_closed_at_once_and_counted() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     promtool_check(&p.hub.metrics().render());
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn one_client_address_cannot_take_every_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(
+        dir.path(),
+        ApiPolicy {
+            max_connections: 10,
+            max_connections_per_client: 2,
+            ..ApiPolicy::default()
+        },
+    )
+    .await;
+    // 127.0.0.1 holds its two.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(tokio::net::TcpStream::connect(p.api_addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(health_on_new_connection(&p).await, None);
+    let metrics = p.hub.metrics().render();
+    assert!(
+        metrics.contains("cne_api_connections_refused_total{reason=\"per_client\"} 1"),
+        "{metrics}"
+    );
+    // Another client address (127.0.0.2, also loopback) is served.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut s = sock.connect(p.api_addr).await.unwrap();
+    s.write_all(
+        format!("GET {BASE}/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    assert!(
+        buf.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+    // 127.0.0.1 closes one: its next connection is served.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while health_on_new_connection(&p).await != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "the freed share was not given back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     p.stop().await;
 }
 

@@ -97,6 +97,9 @@ pub struct ProxyArgs {
     /// Most REST API connections open at once; beyond, new connections are closed at once.
     #[arg(long, default_value_t = proxy::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Most REST API connections open at once from one client address.
+    #[arg(long, default_value_t = proxy::DEFAULT_MAX_CONNECTIONS_PER_CLIENT)]
+    pub max_connections_per_client: usize,
     /// An API connection with no traffic either way for this long is closed, in milliseconds
     /// (a connection that sends nothing at all: after --header-read-timeout-ms).
     #[arg(long, default_value_t = proxy::DEFAULT_IDLE_TIMEOUT.as_millis() as u64)]
@@ -251,8 +254,8 @@ impl ProxyArgs {
         if self.header_read_timeout_ms == 0 {
             bail!("--header-read-timeout-ms must be at least 1");
         }
-        if self.max_connections == 0 {
-            bail!("--max-connections must be at least 1");
+        if self.max_connections == 0 || self.max_connections_per_client == 0 {
+            bail!("--max-connections and --max-connections-per-client must be at least 1");
         }
         if self.idle_timeout_ms == 0 {
             bail!("--idle-timeout-ms must be at least 1");
@@ -299,6 +302,7 @@ impl ProxyArgs {
             max_subscriptions: self.max_subscriptions,
             max_subscriptions_per_host: self.max_subscriptions_per_host,
             max_connections: self.max_connections,
+            max_connections_per_client: self.max_connections_per_client,
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             tls: match (&self.tls_cert, &self.tls_key) {

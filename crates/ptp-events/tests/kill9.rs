@@ -17,6 +17,8 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
         .arg(format!("http://localhost:{port}"))
         .arg("--socket")
         .arg("off")
+        // 500 concurrent clients, all from 127.0.0.1.
+        .args(["--max-connections-per-client", "1024"])
         .stderr(Stdio::inherit())
         .spawn()
         .expect("run ptp-events")
