@@ -6,6 +6,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+/// What identifies a version of a file without reading it: modification time, size and inode
+/// (a file replaced by rename, as a Secret or projected token update does, gets a new inode).
+pub(crate) type FileStamp = Option<(SystemTime, u64, u64)>;
+
+/// The [`FileStamp`] of `path`; `None` when it cannot be read.
+pub(crate) fn file_stamp(path: &Path) -> FileStamp {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| {
+        (
+            m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            m.len(),
+            m.ino(),
+        )
+    })
+}
+
 /// Static bearer tokens read from a file (one per line; blank lines and `#` comments ignored),
 /// re-read when the file's modification time, size or inode changes (a replaced Secret).
 pub struct TokenFile {
@@ -15,7 +31,7 @@ pub struct TokenFile {
 
 #[derive(Default)]
 struct TokenState {
-    stamp: Option<(SystemTime, u64, u64)>,
+    stamp: FileStamp,
     tokens: Vec<Vec<u8>>,
 }
 
@@ -49,10 +65,7 @@ impl TokenFile {
     /// Re-reads the file when it changed. A file that disappears or cannot be read leaves no
     /// valid token (fail closed): every request is refused until it is readable again.
     fn refresh(&self) {
-        use std::os::unix::fs::MetadataExt;
-        let stamp = std::fs::metadata(&self.path)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len(), m.ino())));
+        let stamp = file_stamp(&self.path);
         let mut st = self.state.lock().expect("token lock");
         if stamp.is_some() && st.stamp == stamp {
             return;

@@ -9,7 +9,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -29,26 +28,14 @@ pub struct TlsFiles {
     pub client_ca: Option<PathBuf>,
 }
 
-type Stamp = Vec<Option<(SystemTime, u64, u64)>>;
+type Stamp = Vec<crate::security::FileStamp>;
 
 fn stamp_of(files: &TlsFiles) -> Stamp {
-    use std::os::unix::fs::MetadataExt;
     let mut paths: Vec<&Path> = vec![&files.cert, &files.key];
     if let Some(ca) = &files.client_ca {
         paths.push(ca);
     }
-    paths
-        .into_iter()
-        .map(|p| {
-            std::fs::metadata(p).ok().map(|m| {
-                (
-                    m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                    m.len(),
-                    m.ino(),
-                )
-            })
-        })
-        .collect()
+    paths.into_iter().map(crate::security::file_stamp).collect()
 }
 
 struct State {

@@ -19,7 +19,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
+
+use crate::security::{FileStamp, file_stamp};
 
 use serde::Deserialize;
 use serde_json::json;
@@ -140,25 +142,12 @@ struct ReviewUser {
     groups: Vec<String>,
 }
 
-type Stamp = Option<(SystemTime, u64, u64)>;
-
-fn stamp(path: &Path) -> Stamp {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| {
-        (
-            m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            m.len(),
-            m.ino(),
-        )
-    })
-}
-
 /// Asks the API server about bearer tokens.
 pub struct TokenReviewer {
     cfg: TokenReviewConfig,
     url: String,
     /// The HTTPS client and the stamp of the CA file it trusts.
-    http: Mutex<(Stamp, reqwest::Client)>,
+    http: Mutex<(FileStamp, reqwest::Client)>,
     /// Accepted and forbidden verdicts.
     cache: Mutex<HashMap<[u8; 32], (Instant, Verdict)>>,
     /// Refused verdicts.
@@ -166,7 +155,6 @@ pub struct TokenReviewer {
     /// Reviews under way, by token.
     inflight: Mutex<HashMap<[u8; 32], Arc<tokio::sync::OnceCell<Verdict>>>>,
     in_flight: tokio::sync::Semaphore,
-    reviews: std::sync::atomic::AtomicU64,
     /// Reviews by verdict, when counted.
     outcomes: Option<prometheus::IntCounterVec>,
 }
@@ -234,17 +222,27 @@ impl TokenReviewer {
         read_token(&cfg.token_file)?;
         let client = https_client(&cfg.ca_file, cfg.timeout)?;
         let full = format!("{}{TOKENREVIEW_PATH}", url.as_str().trim_end_matches('/'));
-        Ok(TokenReviewer {
-            http: Mutex::new((stamp(&cfg.ca_file), client)),
-            url: full,
+        let stamp = file_stamp(&cfg.ca_file);
+        Ok(TokenReviewer::with_client(cfg, full, stamp, client))
+    }
+
+    /// A reviewer posting to `url` with `client` (trusting the CA file of `stamp`), empty caches.
+    fn with_client(
+        cfg: TokenReviewConfig,
+        url: String,
+        stamp: FileStamp,
+        client: reqwest::Client,
+    ) -> TokenReviewer {
+        TokenReviewer {
+            http: Mutex::new((stamp, client)),
+            url,
             cfg,
             cache: Mutex::new(HashMap::new()),
             negative_cache: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             in_flight: tokio::sync::Semaphore::new(MAX_REVIEWS_IN_FLIGHT),
-            reviews: Default::default(),
             outcomes: None,
-        })
+        }
     }
 
     /// Counts every review sent in `counter`, labelled by verdict (`allowed`, `refused`,
@@ -254,15 +252,10 @@ impl TokenReviewer {
         self
     }
 
-    /// How many reviews were sent to the API server (cache misses).
-    pub fn reviews_sent(&self) -> u64 {
-        self.reviews.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     /// The client to use, rebuilt when the CA file changed (a CA file that became unusable
     /// keeps the previous client, with a warning).
     fn client(&self) -> reqwest::Client {
-        let now = stamp(&self.cfg.ca_file);
+        let now = file_stamp(&self.cfg.ca_file);
         let mut http = self.http.lock().expect("tokenreview lock");
         if now.is_some() && now != http.0 {
             match https_client(&self.cfg.ca_file, self.cfg.timeout) {
@@ -382,8 +375,6 @@ impl TokenReviewer {
     }
 
     async fn ask(&self, token: &str) -> Verdict {
-        self.reviews
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let own = match read_token(&self.cfg.token_file) {
             Ok(t) => t,
             Err(e) => return Verdict::Unavailable(e),
@@ -484,17 +475,7 @@ mod tests {
             negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
             timeout: DEFAULT_TIMEOUT,
         };
-        TokenReviewer {
-            http: Mutex::new((None, reqwest::Client::new())),
-            url: String::new(),
-            cfg,
-            cache: Mutex::new(HashMap::new()),
-            negative_cache: Mutex::new(HashMap::new()),
-            inflight: Mutex::new(HashMap::new()),
-            in_flight: tokio::sync::Semaphore::new(MAX_REVIEWS_IN_FLIGHT),
-            reviews: Default::default(),
-            outcomes: None,
-        }
+        TokenReviewer::with_client(cfg, String::new(), None, reqwest::Client::new())
     }
 
     fn status(json: &str) -> ReviewStatus {
