@@ -397,10 +397,10 @@ async fn requests_time_out_and_refused_connections_are_unreachable() {
     assert!(err.is_unreachable());
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    // A port bound but not listening: refused, and no parallel test can take it meanwhile.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dead = reserved.local_addr().unwrap();
     let err: Error = Client::new(&dead.to_string())
         .unwrap()
         .health()
