@@ -142,6 +142,14 @@ struct ReviewUser {
     groups: Vec<String>,
 }
 
+/// The cache key of a token: its SHA-256 (the token itself is not kept).
+fn token_key(token: &str) -> [u8; 32] {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes")
+}
+
 /// Asks the API server about bearer tokens.
 pub struct TokenReviewer {
     cfg: TokenReviewConfig,
@@ -275,10 +283,7 @@ impl TokenReviewer {
     /// Decides about `token`, from the cache or by asking the API server. Concurrent requests
     /// with the same uncached token share one review.
     pub async fn review(&self, token: &str) -> Verdict {
-        let key: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
-            .as_ref()
-            .try_into()
-            .expect("SHA-256 is 32 bytes");
+        let key = token_key(token);
         if let Some(v) = self.cached(&key) {
             return v;
         }
@@ -508,5 +513,35 @@ mod tests {
         );
         // An answer without a status authenticates nobody.
         assert!(matches!(r.decide(status("{}")), Verdict::Refused(_)));
+    }
+
+    /// A flood of forged tokens (more than a cache holds, none expired) does not evict the
+    /// verdicts of valid tokens; the refused ones stay bounded.
+    #[test]
+    fn forged_tokens_do_not_evict_valid_ones() {
+        let _ = crypto::ring::default_provider().install_default();
+        let r = reviewer(&[], &[], &[]);
+        let valid = token_key("valid");
+        let forbidden = token_key("forbidden");
+        r.remember(valid, &Verdict::Allowed("app".into()));
+        r.remember(forbidden, &Verdict::Forbidden("other".into()));
+        for i in 0..3 * CACHE_CAPACITY {
+            r.remember(
+                token_key(&format!("forged-{i}")),
+                &Verdict::Refused("bad".into()),
+            );
+            assert!(r.negative_cache.lock().unwrap().len() <= CACHE_CAPACITY);
+        }
+        assert_eq!(r.cached(&valid), Some(Verdict::Allowed("app".into())));
+        assert_eq!(
+            r.cached(&forbidden),
+            Some(Verdict::Forbidden("other".into()))
+        );
+        let last = token_key(&format!("forged-{}", 3 * CACHE_CAPACITY - 1));
+        assert_eq!(r.cached(&last), Some(Verdict::Refused("bad".into())));
+        // An outage is never cached.
+        let down = token_key("down");
+        r.remember(down, &Verdict::Unavailable("timeout".into()));
+        assert_eq!(r.cached(&down), None);
     }
 }
