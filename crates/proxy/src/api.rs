@@ -126,6 +126,11 @@ pub fn service_with(hub: Arc<Hub>, max_body: usize, api_port: u16, guard: Guard)
         .layer(axum::middleware::from_fn_with_state(guard, edge))
 }
 
+/// The address of the client of a connection (IPv4-mapped IPv6 addresses as IPv4), a request
+/// extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// Collapses repeated slashes, checks the bearer token, refuses HEAD, and turns every error
 /// answer into `application/problem+json`.
 async fn edge(State(guard): State<Guard>, mut req: Request, next: Next) -> Response {
@@ -155,6 +160,7 @@ async fn edge(State(guard): State<Guard>, mut req: Request, next: Next) -> Respo
                 req.headers()
                     .get(header::AUTHORIZATION)
                     .map(HeaderValue::as_bytes),
+                req.extensions().get::<ClientAddr>().map(|c| c.0),
             )
             .await
         }
@@ -166,6 +172,7 @@ async fn edge(State(guard): State<Guard>, mut req: Request, next: Next) -> Respo
             AuthDecision::Unauthenticated(_) => "unauthenticated",
             AuthDecision::Forbidden(_) => "forbidden",
             AuthDecision::Unavailable(_) => "unavailable",
+            AuthDecision::TooManyRequests(..) => "limited",
         };
         m.auth.with_label_values(&[result]).inc();
     }
@@ -182,6 +189,13 @@ async fn edge(State(guard): State<Guard>, mut req: Request, next: Next) -> Respo
         let mut r = problem(StatusCode::SERVICE_UNAVAILABLE, why);
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    } else if let AuthDecision::TooManyRequests(why, wait) = decision {
+        let mut r = problem(StatusCode::TOO_MANY_REQUESTS, why);
+        // Whole seconds, rounded up.
+        let secs = wait.as_millis().div_ceil(1000).max(1);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs as u64));
         r
     } else if req.method() == Method::HEAD {
         let mut r = problem(

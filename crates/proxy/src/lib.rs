@@ -438,7 +438,9 @@ async fn serve_api(
             per_client: per_client.clone(),
         };
         let _ = stream.set_nodelay(true);
-        let svc = TowerToHyperService::new(app.clone());
+        // The client's address, for the per-client TokenReview budget.
+        let svc =
+            TowerToHyperService::new(app.clone().layer(axum::Extension(api::ClientAddr(client))));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let acceptor = tls.as_ref().map(|t| t.acceptor());

@@ -30,7 +30,8 @@ pub struct Metrics {
     /// Delivery attempts retried after a transport error.
     pub retries: IntCounter,
     /// `cne_api_auth_total{result}`: authentication decisions on the API (only when
-    /// authentication is on): `allowed`, `unauthenticated`, `forbidden`, `unavailable`.
+    /// authentication is on): `allowed`, `unauthenticated`, `forbidden`, `unavailable`,
+    /// `limited` (429: the client used its TokenReview budget).
     pub auth: IntCounterVec,
     /// `cne_api_tokenreviews_total{result}`: TokenReviews sent to the Kubernetes API server
     /// (cache misses), by verdict: `allowed`, `refused`, `forbidden`, `unavailable`.

@@ -120,6 +120,8 @@ pub enum AuthDecision {
     Forbidden(String),
     /// 503: the token could not be checked (TokenReview unavailable).
     Unavailable(String),
+    /// 429: the client has caused too many token reviews; retry after the duration.
+    TooManyRequests(String, std::time::Duration),
 }
 
 /// The API's authentication: static tokens, Kubernetes TokenReview, or both (a token accepted
@@ -138,8 +140,12 @@ impl Authenticator {
         self.tokens.is_some() || self.review.is_some()
     }
 
-    /// Decides about a request's `Authorization` header.
-    pub async fn check(&self, authorization: Option<&[u8]>) -> AuthDecision {
+    /// Decides about a request's `Authorization` header, sent from `client` (when known).
+    pub async fn check(
+        &self,
+        authorization: Option<&[u8]>,
+        client: Option<std::net::IpAddr>,
+    ) -> AuthDecision {
         use crate::tokenreview::Verdict;
         let Some(presented) = authorization.and_then(bearer_token) else {
             return AuthDecision::Unauthenticated(
@@ -159,7 +165,7 @@ impl Authenticator {
         let Ok(token) = std::str::from_utf8(presented) else {
             return AuthDecision::Unauthenticated("the Bearer token is not text".into());
         };
-        match review.review(token).await {
+        match review.review(token, client).await {
             Verdict::Allowed(_) => AuthDecision::Allow,
             // The API server's reason (which may describe the cluster's authenticators) is
             // logged, not told to an unauthenticated client.
@@ -170,6 +176,10 @@ impl Authenticator {
             // The details (addresses, credentials) are logged, not told to the client.
             Verdict::Unavailable(_) => AuthDecision::Unavailable(
                 "the bearer token cannot be checked now (the Kubernetes API server is unavailable); retry later".into(),
+            ),
+            Verdict::Limited(wait) => AuthDecision::TooManyRequests(
+                "this client has presented too many new bearer tokens (--auth-max-reviews-per-client); retry later".into(),
+                wait,
             ),
         }
     }

@@ -12,11 +12,15 @@
 //! Verdicts are cached by the SHA-256 of the token (the token itself is not kept): accepted and
 //! forbidden ones for `cache_ttl`, refused ones for `negative_cache_ttl`, in two caches (forged
 //! tokens cannot evict valid ones). Concurrent requests with one token share one review; at most
-//! [`MAX_REVIEWS_IN_FLIGHT`] reviews run at once. When the API server
+//! [`MAX_REVIEWS_IN_FLIGHT`] reviews run at once, and each client address may cause at most
+//! `reviews_per_client` reviews per `review_window` (a token bucket; beyond, 429 with
+//! `Retry-After`, so that one client cycling forged tokens cannot keep the API server and the
+//! review slots busy; cached verdicts cost nothing). When the API server
 //! cannot be asked (unreachable, timeout, an error answer, the producer's own credentials
 //! refused), the request is refused with 503 and nothing is cached: authentication fails closed.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,6 +48,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const CACHE_CAPACITY: usize = 10_000;
 /// Most reviews sent to the API server at once; beyond, a request is answered 503.
 pub const MAX_REVIEWS_IN_FLIGHT: usize = 64;
+/// Default of [`TokenReviewConfig::reviews_per_client`].
+pub const DEFAULT_REVIEWS_PER_CLIENT: u32 = 20;
+/// Default of [`TokenReviewConfig::review_window`].
+pub const DEFAULT_REVIEW_WINDOW: Duration = Duration::from_secs(10);
+/// Most client addresses whose review budget is tracked; beyond, those with a full budget are
+/// dropped, then all.
+const BUDGET_CAPACITY: usize = 10_000;
 
 /// How to reach the API server and whom to admit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +78,11 @@ pub struct TokenReviewConfig {
     pub negative_cache_ttl: Duration,
     /// Timeout of one review (connection included).
     pub timeout: Duration,
+    /// Most reviews one client address may cause per `review_window` (cached verdicts cost
+    /// nothing); 0: no limit.
+    pub reviews_per_client: u32,
+    /// The window of `reviews_per_client`: the budget refills at `reviews_per_client` per window.
+    pub review_window: Duration,
 }
 
 impl TokenReviewConfig {
@@ -99,6 +115,8 @@ impl TokenReviewConfig {
             cache_ttl: DEFAULT_CACHE_TTL,
             negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
             timeout: DEFAULT_TIMEOUT,
+            reviews_per_client: DEFAULT_REVIEWS_PER_CLIENT,
+            review_window: DEFAULT_REVIEW_WINDOW,
         })
     }
 }
@@ -114,6 +132,8 @@ pub enum Verdict {
     Forbidden(String),
     /// The API server could not be asked; why (not cached).
     Unavailable(String),
+    /// Not asked: the client has used its review budget; when to retry (not cached).
+    Limited(Duration),
 }
 
 #[derive(Deserialize, Default)]
@@ -163,6 +183,10 @@ pub struct TokenReviewer {
     /// Reviews under way, by token.
     inflight: Mutex<HashMap<[u8; 32], Arc<tokio::sync::OnceCell<Verdict>>>>,
     in_flight: tokio::sync::Semaphore,
+    /// Review budget by client address: (reviews left, when last refilled).
+    budgets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    /// When a refused-for-budget request was last logged (logged at most every 10 s).
+    last_limit_log: Mutex<Option<Instant>>,
     /// Reviews by verdict, when counted.
     outcomes: Option<prometheus::IntCounterVec>,
 }
@@ -249,6 +273,8 @@ impl TokenReviewer {
             negative_cache: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             in_flight: tokio::sync::Semaphore::new(MAX_REVIEWS_IN_FLIGHT),
+            budgets: Mutex::new(HashMap::new()),
+            last_limit_log: Mutex::new(None),
             outcomes: None,
         }
     }
@@ -280,9 +306,10 @@ impl TokenReviewer {
         http.1.clone()
     }
 
-    /// Decides about `token`, from the cache or by asking the API server. Concurrent requests
-    /// with the same uncached token share one review.
-    pub async fn review(&self, token: &str) -> Verdict {
+    /// Decides about `token` presented by `client` (when known), from the cache or by asking
+    /// the API server. Concurrent requests with the same uncached token share one review, which
+    /// is charged to the client that started it.
+    pub async fn review(&self, token: &str, client: Option<IpAddr>) -> Verdict {
         let key = token_key(token);
         if let Some(v) = self.cached(&key) {
             return v;
@@ -299,6 +326,9 @@ impl TokenReviewer {
                 // Another request may have finished a review of this token meanwhile.
                 if let Some(v) = self.cached(&key) {
                     return v;
+                }
+                if let Some(wait) = client.and_then(|c| self.charge(c)) {
+                    return Verdict::Limited(wait);
                 }
                 let v = self.review_now(token).await;
                 self.remember(key, &v);
@@ -326,13 +356,54 @@ impl TokenReviewer {
         lookup(&self.cache).or_else(|| lookup(&self.negative_cache))
     }
 
+    /// Takes one review from `client`'s budget: `None` when there was one, else how long until
+    /// there is.
+    fn charge(&self, client: IpAddr) -> Option<Duration> {
+        let per_window = self.cfg.reviews_per_client;
+        if per_window == 0 {
+            return None;
+        }
+        let capacity = f64::from(per_window);
+        let rate = capacity / self.cfg.review_window.as_secs_f64().max(1e-3);
+        let now = Instant::now();
+        let mut budgets = self.budgets.lock().expect("budget lock");
+        if budgets.len() >= BUDGET_CAPACITY && !budgets.contains_key(&client) {
+            budgets.retain(|_, (left, at)| {
+                *left + now.duration_since(*at).as_secs_f64() * rate < capacity
+            });
+            if budgets.len() >= BUDGET_CAPACITY {
+                budgets.clear();
+            }
+        }
+        let (left, at) = budgets.entry(client).or_insert((capacity, now));
+        *left = (*left + now.duration_since(*at).as_secs_f64() * rate).min(capacity);
+        *at = now;
+        if *left >= 1.0 {
+            *left -= 1.0;
+            return None;
+        }
+        let wait = Duration::from_secs_f64((1.0 - *left) / rate);
+        drop(budgets);
+        let mut last = self.last_limit_log.lock().expect("log lock");
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            tracing::warn!(
+                %client,
+                per_window,
+                window_ms = self.cfg.review_window.as_millis() as u64,
+                "TokenReview budget of a client used up (new tokens refused with 429; logged at most every 10 s)"
+            );
+            *last = Some(now);
+        }
+        Some(wait)
+    }
+
     /// Caches a verdict: accepted and forbidden ones (which need a valid token) apart from
     /// refused ones, so that a flood of forged tokens cannot evict the valid ones.
     fn remember(&self, key: [u8; 32], verdict: &Verdict) {
         let (cache, ttl) = match verdict {
             Verdict::Allowed(_) | Verdict::Forbidden(_) => (&self.cache, self.cfg.cache_ttl),
             Verdict::Refused(_) => (&self.negative_cache, self.cfg.negative_cache_ttl),
-            Verdict::Unavailable(_) => return,
+            Verdict::Unavailable(_) | Verdict::Limited(_) => return,
         };
         if ttl.is_zero() {
             return;
@@ -362,6 +433,7 @@ impl TokenReviewer {
                 Verdict::Refused(_) => "refused",
                 Verdict::Forbidden(_) => "forbidden",
                 Verdict::Unavailable(_) => "unavailable",
+                Verdict::Limited(_) => "limited",
             };
             c.with_label_values(&[label]).inc();
         }
@@ -369,6 +441,7 @@ impl TokenReviewer {
             Verdict::Unavailable(why) => {
                 tracing::warn!(error = %why, "TokenReview unavailable; refusing the request");
             }
+            Verdict::Limited(_) => {}
             Verdict::Refused(why) | Verdict::Forbidden(why) => {
                 tracing::info!(reason = %why, "bearer token refused after TokenReview");
             }
@@ -479,6 +552,8 @@ mod tests {
             cache_ttl: DEFAULT_CACHE_TTL,
             negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
             timeout: DEFAULT_TIMEOUT,
+            reviews_per_client: 3,
+            review_window: Duration::from_secs(30),
         };
         TokenReviewer::with_client(cfg, String::new(), None, reqwest::Client::new())
     }
@@ -543,5 +618,41 @@ mod tests {
         let down = token_key("down");
         r.remember(down, &Verdict::Unavailable("timeout".into()));
         assert_eq!(r.cached(&down), None);
+    }
+
+    /// Each client address has its own budget of reviews, refilled over the window.
+    #[test]
+    fn review_budget_per_client() {
+        let _ = crypto::ring::default_provider().install_default();
+        let r = reviewer(&[], &[], &[]);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(r.charge(a), None);
+        }
+        // 3 per 30 s: the next review is 10 s away.
+        let wait = r.charge(a).expect("budget used up");
+        assert!(
+            wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
+            "{wait:?}"
+        );
+        assert!(r.charge(a).is_some());
+        assert_eq!(r.charge(b), None, "another client has its own budget");
+        // Refilled with time: 10 s later, one review more.
+        r.budgets.lock().unwrap().get_mut(&a).unwrap().1 -= Duration::from_secs(10);
+        assert_eq!(r.charge(a), None);
+        assert!(r.charge(a).is_some());
+        // 0: no limit.
+        let mut r = reviewer(&[], &[], &[]);
+        r.cfg.reviews_per_client = 0;
+        for _ in 0..1000 {
+            assert_eq!(r.charge(a), None);
+        }
+        // The table of clients stays bounded.
+        let r = reviewer(&[], &[], &[]);
+        for i in 0..(2 * BUDGET_CAPACITY as u32) {
+            assert_eq!(r.charge(IpAddr::from(i.to_be_bytes())), None);
+            assert!(r.budgets.lock().unwrap().len() <= BUDGET_CAPACITY);
+        }
     }
 }

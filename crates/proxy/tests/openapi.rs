@@ -143,6 +143,30 @@ async fn every_documented_answer_is_produced_and_nothing_else_is_served() {
     .await
     .unwrap();
 
+    // And one whose clients may cause a single review: used up at once, then every new token
+    // is 429.
+    let mut budget = kube::review_config(&s, &api.url());
+    budget.reviews_per_client = 1;
+    budget.review_window = Duration::from_secs(3600);
+    let limiting = Producer::start_with(
+        config(&s.dir.path().join("store3"), fast_delivery()),
+        ApiPolicy {
+            token_review: Some(budget),
+            ..ApiPolicy::default()
+        },
+    )
+    .await
+    .unwrap();
+    let first = send(
+        "GET",
+        &url(&limiting, "/subscriptions"),
+        None,
+        Some("first-token"),
+    )
+    .await;
+    assert_eq!(first.status(), 401);
+    let mut new_tokens = 0..;
+
     let mut checked = BTreeSet::new();
     let mut failures = Vec::new();
     for ((method, path, status), ctype) in &want {
@@ -154,6 +178,7 @@ async fn every_documented_answer_is_produced_and_nothing_else_is_served() {
         let target = match *status {
             401 => &authed,
             403 => &reviewed,
+            429 => &limiting,
             _ => &unavailable,
         };
         let (producer, req_path, body): (&Producer, String, Option<String>) =
@@ -203,7 +228,7 @@ async fn every_documented_answer_is_produced_and_nothing_else_is_served() {
                     (&p, concrete(NODE, ""), None)
                 }
                 ("GET", _, 404) if rel.contains("{node}") => (&p, concrete("other", ""), None),
-                (_, _, 401 | 403 | 503) => (target, concrete(NODE, "x"), None),
+                (_, _, 401 | 403 | 429 | 503) => (target, concrete(NODE, "x"), None),
                 ("POST", "/dummy", 204) => (&p, rel.into(), Some("{}".into())),
                 (_, _, 200 | 204) => (&p, rel.into(), None),
                 (_, _, 500) => {
@@ -215,7 +240,13 @@ async fn every_documented_answer_is_produced_and_nothing_else_is_served() {
         let _ = bad.url.len();
         // 403 and 503 come from TokenReview: a token of another namespace, and any token while
         // the API server is gone.
-        let token = matches!(*status, 403 | 503).then_some("other-app-token");
+        // 429: a token not seen before, from a client whose budget is used up.
+        let new_token = format!("new-token-{}", new_tokens.next().unwrap());
+        let token = match *status {
+            403 | 503 => Some("other-app-token"),
+            429 => Some(new_token.as_str()),
+            _ => None,
+        };
         let resp = send(method, &url(producer, &req_path), body, token).await;
         let got = resp.status().as_u16();
         let got_ctype = resp
@@ -234,6 +265,9 @@ async fn every_documented_answer_is_produced_and_nothing_else_is_served() {
         }
         if *status == 503 {
             assert_eq!(resp.headers()["retry-after"], "1");
+        }
+        if *status == 429 {
+            assert!(resp.headers().contains_key("retry-after"));
         }
         checked.insert((method.clone(), path.clone(), *status));
     }

@@ -345,3 +345,75 @@ async fn configuration_errors_are_named_at_start() {
         assert!(err.to_string().contains(named), "{err}");
     }
 }
+
+/// A client cycling new tokens gets 429 once it has caused its budget of reviews; cached
+/// tokens and other clients are not affected.
+#[tokio::test]
+async fn a_client_cycling_tokens_is_limited_others_are_not() {
+    let kube_ca = ca("kube CA");
+    let api = api_server(&kube_ca, "producer-sa-token").await;
+    let s = setup(&kube_ca, "producer-sa-token");
+    let mut cfg = review_config(&s, &api.url());
+    cfg.reviews_per_client = 3;
+    cfg.review_window = Duration::from_secs(3600);
+    let p = start(&s, cfg, None).await;
+
+    // A valid token (1 review) and two forged ones (2 reviews) use the budget of 127.0.0.1.
+    assert_eq!(
+        get(&p, "/subscriptions", Some("vdu-consumer-token"))
+            .await
+            .status(),
+        200
+    );
+    for i in 0..2 {
+        let token = format!("forged-{i}");
+        assert_problem(get(&p, "/subscriptions", Some(&token)).await, 401).await;
+    }
+    assert_eq!(api.reviews(), 3);
+    // New tokens from that client: 429 with Retry-After, and the API server is not asked.
+    for i in 2..12 {
+        let token = format!("forged-{i}");
+        let resp = get(&p, "/subscriptions", Some(&token)).await;
+        let retry: u64 = resp.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // One review per 1,200 s (3 per hour).
+        assert!((1..=1200).contains(&retry), "Retry-After {retry}");
+        let detail = assert_problem(resp, 429).await;
+        assert!(detail.contains("too many new bearer tokens"), "{detail}");
+    }
+    assert_eq!(api.reviews(), 3);
+    // Cached verdicts cost nothing: the valid token is still served, a known forged one is
+    // still 401.
+    assert_eq!(
+        get(&p, "/subscriptions", Some("vdu-consumer-token"))
+            .await
+            .status(),
+        200
+    );
+    assert_problem(get(&p, "/subscriptions", Some("forged-0")).await, 401).await;
+    // Another client address has its own budget.
+    let other = http()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let resp = other
+        .get(url(&p, "/subscriptions"))
+        .bearer_auth("vdu-ptp-audience-token")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 401).await;
+    assert_eq!(api.reviews(), 4);
+
+    let metrics = p.hub.metrics().render();
+    for line in [
+        "cne_api_auth_total{result=\"limited\"} 10",
+        "cne_api_tokenreviews_total{result=\"refused\"} 3",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    api.task.abort();
+}

@@ -148,6 +148,11 @@ pub struct ProxyArgs {
     /// Timeout of one TokenReview request, in milliseconds.
     #[arg(long, default_value_t = proxy::tokenreview::DEFAULT_TIMEOUT.as_millis() as u64)]
     pub kube_api_timeout_ms: u64,
+    /// Most TokenReviews one client address may cause per 10 s (new tokens; cached verdicts
+    /// cost nothing). Beyond, its requests with new tokens get 429 with Retry-After. 0: no
+    /// limit.
+    #[arg(long, default_value_t = proxy::tokenreview::DEFAULT_REVIEWS_PER_CLIENT)]
+    pub auth_max_reviews_per_client: u32,
     /// Where subscriptions may send notifications (repeatable, or comma-separated): address
     /// blocks (`10.128.0.0/14`, `127.0.0.1`), host names (`consumer.ns.svc`) or name suffixes
     /// (`.svc.cluster.local`). Host names are resolved and every address must be in a block
@@ -279,6 +284,7 @@ impl ProxyArgs {
                 bail!("--kube-api-timeout-ms must be at least 1");
             }
             cfg.timeout = Duration::from_millis(self.kube_api_timeout_ms);
+            cfg.reviews_per_client = self.auth_max_reviews_per_client;
             Some(cfg)
         } else {
             let given = self.kube_api_server.is_some()
