@@ -45,6 +45,9 @@ pub struct DeliveryConfig {
     pub failure_budget: u32,
     /// Events queued per endpoint; when full the oldest is dropped.
     pub queue_capacity: usize,
+    /// The TLS client for `https` EndpointUris (`--delivery-ca-file`); without it, only `http`
+    /// EndpointUris are accepted.
+    pub tls: Option<Arc<crate::tls::DeliveryTls>>,
 }
 
 impl Default for DeliveryConfig {
@@ -59,6 +62,7 @@ impl Default for DeliveryConfig {
             ],
             failure_budget: 10,
             queue_capacity: 1024,
+            tls: None,
         }
     }
 }
@@ -423,7 +427,7 @@ impl Hub {
             )));
         }
         let endpoint = request.endpoint_uri.trim().to_owned();
-        let url = parse_endpoint(&endpoint)?;
+        let url = parse_endpoint(&endpoint, self.cfg.tls.is_some())?;
         let sel = ResourceSelector::parse(request.resource_address.trim(), &self.node)
             .map_err(|e| HubError::NotFound(e.to_string()))?;
         let key = (endpoint.clone(), sel.canonical.clone());
@@ -522,7 +526,7 @@ impl Hub {
     }
 
     async fn initial_notification(&self, url: &url::Url, ev: CloudEvent) -> Result<(), HubError> {
-        let status = Sender::new(url)
+        let status = Sender::new(url, self.cfg.tls.as_ref())
             .map_err(|e| HubError::BadRequest(e.to_string()))?
             .post(Bytes::from(ev.to_json()), self.cfg.initial_timeout)
             .await
@@ -735,15 +739,24 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-fn parse_endpoint(endpoint: &str) -> Result<url::Url, HubError> {
+/// Checks an EndpointUri: `http`, or `https` when the producer has a delivery TLS client.
+fn parse_endpoint(endpoint: &str, https: bool) -> Result<url::Url, HubError> {
     let url = url::Url::parse(endpoint).map_err(|e| {
         HubError::BadRequest(format!("EndpointUri {endpoint:?} is not a valid URL: {e}"))
     })?;
-    if url.scheme() != "http" {
-        return Err(HubError::BadRequest(format!(
-            "EndpointUri {endpoint:?}: scheme {:?} is not supported (use http; consumers are reached in-node or over the cluster network)",
-            url.scheme()
-        )));
+    match url.scheme() {
+        "http" => {}
+        "https" if https => {}
+        "https" => {
+            return Err(HubError::BadRequest(format!(
+                "EndpointUri {endpoint:?}: https is not enabled on this producer (it needs --delivery-ca-file); use http"
+            )));
+        }
+        other => {
+            return Err(HubError::BadRequest(format!(
+                "EndpointUri {endpoint:?}: scheme {other:?} is not supported (use http or https)"
+            )));
+        }
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(HubError::BadRequest(format!(
@@ -754,7 +767,8 @@ fn parse_endpoint(endpoint: &str) -> Result<url::Url, HubError> {
 }
 
 async fn deliver(hub: std::sync::Weak<Hub>, ep: Arc<Endpoint>) {
-    let mut sender = match Sender::new(&ep.url) {
+    let tls = hub.upgrade().and_then(|h| h.cfg.tls.clone());
+    let mut sender = match Sender::new(&ep.url, tls.as_ref()) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(endpoint = %ep.uri, error = %e, "cannot deliver to this endpoint");

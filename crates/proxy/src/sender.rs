@@ -1,16 +1,23 @@
 //! One HTTP/1.1 keep-alive connection to one subscriber endpoint, owned by that endpoint's
 //! delivery worker: no shared pool to look up or contend on, reconnects after any failure.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use std::pin::Pin;
 
 use http::{Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::pki_types::ServerName;
+
+use crate::tls::DeliveryTls;
 
 /// Why a POST got no HTTP answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -29,7 +36,53 @@ pub enum TransportError {
     Timeout(Duration),
 }
 
-type Connection = hyper::client::conn::http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
+/// A connection to an endpoint: plain (`http`) or TLS (`https`).
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+type Connection = hyper::client::conn::http1::Connection<TokioIo<Stream>, Full<Bytes>>;
 /// A live connection: the request half and the connection future that drives it.
 type Live = (SendRequest<Full<Bytes>>, Pin<Box<Connection>>);
 
@@ -42,21 +95,37 @@ pub struct Sender {
     target: Uri,
     /// Host, Content-Type and User-Agent, built once.
     headers: http::HeaderMap,
+    /// For `https`: the TLS client and the name the certificate must carry.
+    tls: Option<(Arc<DeliveryTls>, ServerName<'static>)>,
     conn: Option<Live>,
 }
 
 impl Sender {
-    /// A sender for `url` (http only: the producer has no TLS client).
-    pub fn new(url: &url::Url) -> Result<Sender, TransportError> {
-        if url.scheme() != "http" {
-            return Err(TransportError::BadUrl(format!(
-                "{url}: scheme {} is not supported for delivery (use http)",
-                url.scheme()
-            )));
-        }
+    /// A sender for `url`: `http`, or `https` when `tls` is given.
+    pub fn new(url: &url::Url, tls: Option<&Arc<DeliveryTls>>) -> Result<Sender, TransportError> {
         let host = url
             .host_str()
             .ok_or_else(|| TransportError::BadUrl(format!("{url}: no host")))?;
+        let tls = match (url.scheme(), tls) {
+            ("http", _) => None,
+            ("https", Some(t)) => {
+                // An IPv6 literal is bracketed in a URL, not in a certificate.
+                let name = host.trim_start_matches('[').trim_end_matches(']');
+                let name = ServerName::try_from(name.to_owned())
+                    .map_err(|e| TransportError::BadUrl(format!("{url}: {e}")))?;
+                Some((t.clone(), name))
+            }
+            ("https", None) => {
+                return Err(TransportError::BadUrl(format!(
+                    "{url}: https delivery needs --delivery-ca-file (the CA of the consumers' certificates)"
+                )));
+            }
+            (other, _) => {
+                return Err(TransportError::BadUrl(format!(
+                    "{url}: scheme {other} is not supported for delivery (use http or https)"
+                )));
+            }
+        };
         let port = url.port_or_known_default().unwrap_or(80);
         let authority = if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]:{port}")
@@ -88,6 +157,7 @@ impl Sender {
             authority,
             target,
             headers,
+            tls,
             conn: None,
         })
     }
@@ -191,6 +261,15 @@ impl Sender {
             .await
             .map_err(|e| TransportError::Connect(e.to_string()))?;
         let _ = stream.set_nodelay(true);
+        let stream = match &self.tls {
+            None => Stream::Plain(stream),
+            Some((tls, name)) => Stream::Tls(Box::new(
+                tls.connector()
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(|e| TransportError::Connect(format!("TLS: {e}")))?,
+            )),
+        };
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| TransportError::Connect(e.to_string()))?;
@@ -198,9 +277,9 @@ impl Sender {
     }
 }
 
-/// A one-off `GET` on a fresh connection: the status and the body (at most 1 MiB).
+/// A one-off `GET` on a fresh connection (`http`): the status and the body (at most 1 MiB).
 pub async fn get(url: &url::Url, timeout: Duration) -> Result<(StatusCode, Bytes), TransportError> {
-    let mut s = Sender::new(url)?;
+    let mut s = Sender::new(url, None)?;
     tokio::time::timeout(timeout, s.exchange(Method::GET, Bytes::new()))
         .await
         .map_err(|_| TransportError::Timeout(timeout))?

@@ -170,6 +170,17 @@ pub struct ProxyArgs {
     /// --tls-cert).
     #[arg(long, requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Deliver to https EndpointUris, trusting consumer certificates issued by a CA of this PEM
+    /// file (re-read when it changes). Without it, https EndpointUris are refused (400).
+    #[arg(long, env = "DELIVERY_CA_FILE")]
+    pub delivery_ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM) presented to https consumers that require mutual TLS;
+    /// needs --delivery-client-key and --delivery-ca-file.
+    #[arg(long, requires_all = ["delivery_client_key", "delivery_ca_file"])]
+    pub delivery_client_cert: Option<PathBuf>,
+    /// The private key of --delivery-client-cert (PEM).
+    #[arg(long, requires = "delivery_client_cert")]
+    pub delivery_client_key: Option<PathBuf>,
 }
 
 /// Parses a Go-style listen address: ":9091", "127.0.0.1:9091", or "off".
@@ -244,6 +255,19 @@ impl ProxyArgs {
                     .collect(),
                 failure_budget: self.failure_budget,
                 queue_capacity: self.queue_capacity,
+                tls: match &self.delivery_ca_file {
+                    Some(ca) => Some(std::sync::Arc::new(
+                        proxy::tls::DeliveryTls::open(proxy::tls::DeliveryTlsFiles {
+                            ca: ca.clone(),
+                            client_identity: self
+                                .delivery_client_cert
+                                .clone()
+                                .zip(self.delivery_client_key.clone()),
+                        })
+                        .map_err(anyhow::Error::msg)?,
+                    )),
+                    None => None,
+                },
             },
             max_body_bytes: self.max_body_bytes,
         })

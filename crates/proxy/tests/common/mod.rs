@@ -34,6 +34,7 @@ pub fn fast_delivery() -> DeliveryConfig {
         retry_backoff: vec![Duration::from_millis(10), Duration::from_millis(20)],
         failure_budget: 3,
         queue_capacity: 1024,
+        tls: None,
     }
 }
 
