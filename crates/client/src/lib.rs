@@ -70,7 +70,7 @@ pub use client::{
 };
 pub use error::{ApiError, Error};
 pub use event::{DecodeError, Event, Measurement, Reading, decode_event, decode_events};
-pub use receiver::{EventHandler, Receiver};
+pub use receiver::{EventHandler, Receiver, ReceiverTls};
 pub use subscriber::{
     ConflictPolicy, DEFAULT_CHECK_INTERVAL, DEFAULT_RETRY_INTERVAL, PublisherStatus,
     SubscribeOutcome, Subscriber, SubscriberHandle,

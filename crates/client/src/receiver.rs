@@ -1,7 +1,8 @@
 //! The event receiver: the HTTP endpoint (EndpointUri) the producer POSTs events to.
 //!
 //! Three ways in, from the most to the least ready-made:
-//! - [`Receiver::bind`] listens on an address and calls your handler for every event;
+//! - [`Receiver::bind`] listens on an address and calls your handler for every event
+//!   ([`Receiver::bind_tls`]: the same over TLS, for `https://` EndpointUris);
 //! - [`router`] / [`router_at`] give an axum [`Router`] to merge into your own server;
 //! - [`crate::decode_event`] decodes a body for any other HTTP framework (answer 204 on success,
 //!   400 on error, 204 on an empty body).
@@ -15,6 +16,9 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -23,6 +27,10 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::event::{Event, decode_event};
 
@@ -129,11 +137,67 @@ async fn receive<H: EventHandler>(handler: &H, body: &[u8]) -> Response {
     }
 }
 
+/// TLS for a [`Receiver`]: its certificate chain (PEM, leaf first) and private key (PEM:
+/// PKCS#8, PKCS#1 or SEC1). Both files are re-read when either changes (checked on every new
+/// connection), so a rotated certificate is served without a restart; files that cannot be used
+/// are logged and the previous certificate kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiverTls {
+    /// The certificate chain file.
+    pub cert: PathBuf,
+    /// The private key file.
+    pub key: PathBuf,
+}
+
+/// Time a client has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The modification time and length of a file (`None` when it cannot be read).
+fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+impl ReceiverTls {
+    fn stamps(&self) -> [Option<(std::time::SystemTime, u64)>; 2] {
+        [stamp(&self.cert), stamp(&self.key)]
+    }
+
+    /// The acceptor these files describe; an error naming the file that cannot be used.
+    fn acceptor(&self) -> io::Result<TlsAcceptor> {
+        let bad = |path: &PathBuf, e: &dyn std::fmt::Display| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("receiver TLS {}: {e}", path.display()),
+            )
+        };
+        let certs = CertificateDer::pem_file_iter(&self.cert)
+            .map_err(|e| bad(&self.cert, &e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(&self.cert, &e))?;
+        if certs.is_empty() {
+            return Err(bad(&self.cert, &"no PEM certificate in the file"));
+        }
+        let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| bad(&self.key, &e))?;
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad(&self.cert, &e))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| bad(&self.cert, &e))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+}
+
 /// A running event receiver (an HTTP server with the [`router`]).
 #[derive(Debug)]
 pub struct Receiver {
     local_addr: SocketAddr,
     path: String,
+    /// Whether it serves TLS (`https://` EndpointUri).
+    https: bool,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<io::Result<()>>,
 }
@@ -177,6 +241,102 @@ impl Receiver {
         Ok(Receiver {
             local_addr,
             path: path.to_owned(),
+            https: false,
+            shutdown,
+            task,
+        })
+    }
+
+    /// Listens on `addr` over TLS and receives events on `POST <path>` (for an `https://`
+    /// EndpointUri; the producer needs the CA of the certificate, `--delivery-ca-file`).
+    /// Unusable files are an [`io::ErrorKind::InvalidInput`] error naming the file.
+    pub async fn bind_tls<A: ToSocketAddrs, H: EventHandler>(
+        addr: A,
+        path: &str,
+        handler: H,
+        tls: ReceiverTls,
+    ) -> io::Result<Receiver> {
+        let acceptor = tls.acceptor()?;
+        let listener = TcpListener::bind(addr).await?;
+        Receiver::serve_tls_with(listener, path, handler, tls, acceptor)
+    }
+
+    /// Serves TLS on an already bound listener, receiving events on `POST <path>`.
+    pub fn serve_tls<H: EventHandler>(
+        listener: TcpListener,
+        path: &str,
+        handler: H,
+        tls: ReceiverTls,
+    ) -> io::Result<Receiver> {
+        let acceptor = tls.acceptor()?;
+        Receiver::serve_tls_with(listener, path, handler, tls, acceptor)
+    }
+
+    fn serve_tls_with<H: EventHandler>(
+        listener: TcpListener,
+        path: &str,
+        handler: H,
+        tls: ReceiverTls,
+        acceptor: TlsAcceptor,
+    ) -> io::Result<Receiver> {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        let local_addr = listener.local_addr()?;
+        let app = router_at(path, handler);
+        let (shutdown, mut rx) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+            let (mut loaded, mut acceptor) = (tls.stamps(), acceptor);
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = rx.wait_for(|stop| *stop) => break,
+                };
+                let tcp = match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        // EMFILE and the like: do not spin.
+                        tracing::warn!(error = %e, "receiver accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let now = tls.stamps();
+                if now != loaded {
+                    loaded = now;
+                    match tls.acceptor() {
+                        Ok(a) => {
+                            acceptor = a;
+                            tracing::info!(cert = %tls.cert.display(), "receiver TLS certificate reloaded");
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "receiver TLS files changed but cannot be used; keeping the previous certificate");
+                        }
+                    }
+                }
+                let acceptor = acceptor.clone();
+                let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+                    else {
+                        return;
+                    };
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let conn = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                        .into_owned();
+                    let _ = watcher.watch(conn).await;
+                });
+            }
+            graceful.shutdown().await;
+            Ok(())
+        });
+        Ok(Receiver {
+            local_addr,
+            path: path.to_owned(),
+            https: true,
             shutdown,
             task,
         })
@@ -187,15 +347,17 @@ impl Receiver {
         self.local_addr
     }
 
-    /// `http://<local address><path>`, to use as EndpointUri when the producer runs on the same
-    /// host (an unspecified address such as `0.0.0.0` becomes `127.0.0.1`). In a pod, build the
-    /// EndpointUri from an address the producer can reach (pod IP or Service name) instead.
+    /// `http://<local address><path>` (`https://` over TLS), to use as EndpointUri when the
+    /// producer runs on the same host (an unspecified address such as `0.0.0.0` becomes
+    /// `127.0.0.1`). In a pod, build the EndpointUri from an address the producer can reach
+    /// (pod IP or Service name) instead.
     pub fn endpoint_uri(&self) -> String {
         let mut addr = self.local_addr;
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        format!("http://{addr}{}", self.path)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{addr}{}", self.path)
     }
 
     /// Stops listening and waits for in-flight requests to finish.

@@ -259,3 +259,90 @@ async fn a_refused_list_never_makes_the_subscriber_delete_anything() {
     handle.stop_and_unsubscribe().await;
     assert_eq!(producer.hub.list().len(), 1);
 }
+
+/// A TLS receiver (https EndpointUri) fed by the real producer delivering over TLS: events
+/// arrive, a rotated certificate is served to new connections, unusable files are named.
+#[tokio::test]
+async fn tls_receiver_gets_events_from_a_producer_delivering_over_tls() {
+    use proxy::tls::{DeliveryTls, DeliveryTlsFiles};
+    use ptp_events_client::{Receiver, ReceiverTls};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let consumer_ca = ca("consumer CA");
+    let first = leaf(&consumer_ca, "consumer", true);
+    let tls = ReceiverTls {
+        cert: write(d, "receiver.crt", &first.cert_pem),
+        key: write(d, "receiver.key", &first.key_pem),
+    };
+    let (handler, mut events) = receiver::channel(8);
+    let r = Receiver::bind_tls("127.0.0.1:0", "/event", handler, tls.clone())
+        .await
+        .unwrap();
+    let port = r.local_addr().port();
+    assert_eq!(r.endpoint_uri(), format!("https://127.0.0.1:{port}/event"));
+
+    let mut cfg = config(d);
+    let delivery = DeliveryConfig {
+        tls: Some(std::sync::Arc::new(
+            DeliveryTls::open(DeliveryTlsFiles {
+                ca: write(d, "consumer-ca.crt", &consumer_ca.pem),
+                client_identity: None,
+            })
+            .unwrap(),
+        )),
+        ..DeliveryConfig::default()
+    };
+    cfg.delivery = delivery;
+    let producer = Producer::start_with(cfg, ApiPolicy::default())
+        .await
+        .unwrap();
+    let c = Client::new(&format!("127.0.0.1:{}", producer.api_addr.port())).unwrap();
+    let lock_state = resource_address(NODE, Resource::LockState);
+    c.subscribe(&lock_state, &r.endpoint_uri()).await.unwrap();
+    let initial = tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+        .await
+        .expect("initial notification")
+        .unwrap();
+    assert_eq!(initial.resource(), Some(Resource::LockState));
+
+    // The certificate rotated to one of a new CA, which the producer now trusts alone: a new
+    // connection (another subscription's initial notification) succeeds only if the receiver
+    // serves the new certificate.
+    let new_ca = ca("rotated consumer CA");
+    let second = leaf(&new_ca, "consumer rotated", true);
+    replace(&tls.key, &second.key_pem);
+    replace(&tls.cert, &second.cert_pem);
+    replace(&d.join("consumer-ca.crt"), &new_ca.pem);
+    let sync_state = resource_address(NODE, Resource::SyncState);
+    c.subscribe(&sync_state, &format!("{}?again", r.endpoint_uri()))
+        .await
+        .unwrap();
+    let again = tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+        .await
+        .expect("initial notification over the rotated certificate")
+        .unwrap();
+    assert_eq!(again.resource(), Some(Resource::SyncState));
+    // A plain-http subscription to the TLS port is refused.
+    let plain = c
+        .subscribe(&sync_state, &format!("http://127.0.0.1:{port}/event"))
+        .await
+        .unwrap_err();
+    assert!(plain.is_bad_request(), "{plain}");
+    r.stop().await.unwrap();
+
+    // Unusable files: an InvalidInput error naming the file.
+    let garbage = write(d, "garbage.crt", "garbage\n");
+    let err = Receiver::bind_tls(
+        "127.0.0.1:0",
+        "/event",
+        receiver::channel(1).0,
+        ReceiverTls {
+            cert: garbage,
+            key: tls.key.clone(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("garbage.crt"), "{err}");
+}

@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use ptp_events_client::{
-    Client, ConflictPolicy, Event, Receiver, Subscriber, SubscriberHandle, expand_resource,
-    ptp_resource_addresses, substitute_node_tokens,
+    Client, ConflictPolicy, Event, Receiver, ReceiverTls, Subscriber, SubscriberHandle,
+    expand_resource, ptp_resource_addresses, substitute_node_tokens,
 };
 
 /// Flags and environment of the reference consumer (names follow the Go example consumer).
@@ -83,6 +83,14 @@ pub struct ConsumerArgs {
     /// The private key (PEM) of --tls-client-cert.
     #[arg(long, requires = "tls_client_cert")]
     pub tls_client_key: Option<std::path::PathBuf>,
+    /// Receive events over TLS with this certificate chain (PEM; it must name the host of
+    /// --local-api-addr): the EndpointUri becomes https://<local-api-addr>/event, and the
+    /// publishers need the CA that issued it (--delivery-ca-file). Re-read when it changes.
+    #[arg(long, env = "LOCAL_TLS_CERT", requires = "local_tls_key")]
+    pub local_tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --local-tls-cert.
+    #[arg(long, env = "LOCAL_TLS_KEY", requires = "local_tls_cert")]
+    pub local_tls_key: Option<std::path::PathBuf>,
     /// Obsolete (Go consumer); ignored with a warning.
     #[arg(long, hide = true)]
     pub api_addr: Option<String>,
@@ -195,6 +203,7 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
         .local_api_addr
         .trim()
         .trim_start_matches("http://")
+        .trim_start_matches("https://")
         .trim_end_matches('/')
         .to_owned();
     let port = local
@@ -203,7 +212,13 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
         .with_context(|| {
             format!("--local-api-addr {local}: expected host:port (e.g. localhost:8989)")
         })?;
-    let endpoint_uri = format!("http://{local}/event");
+    let tls = args
+        .local_tls_cert
+        .clone()
+        .zip(args.local_tls_key.clone())
+        .map(|(cert, key)| ReceiverTls { cert, key });
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let endpoint_uri = format!("{scheme}://{local}/event");
 
     let mut clients = Vec::new();
     for p in args
@@ -239,9 +254,11 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
         bail!("--resources: no resource given");
     }
 
-    let receiver = Receiver::bind(("0.0.0.0", port), on_event)
-        .await
-        .with_context(|| format!("cannot listen on port {port} (from --local-api-addr {local})"))?;
+    let receiver = match tls {
+        None => Receiver::bind(("0.0.0.0", port), on_event).await,
+        Some(tls) => Receiver::bind_tls(("0.0.0.0", port), "/event", on_event, tls).await,
+    }
+    .with_context(|| format!("cannot listen on port {port} (from --local-api-addr {local})"))?;
     tracing::info!(endpoint_uri = %endpoint_uri, "Starting local API listening to :{port}");
 
     let mut subscriber = Subscriber::new(endpoint_uri)

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
+#[path = "../../proxy/tests/common/pki.rs"]
+mod pki;
 
 use common::free_port;
 use oran_api::{EventTime, Resource, Value};
@@ -239,6 +241,71 @@ async fn consumer_presents_the_bearer_token_of_its_token_file() {
     wait_subscriptions(&p, 5, &c).await;
     let log = c.terminate().await;
     assert_eq!(p.hub.list().len(), 0, "deleted at exit:\n{log}");
+}
+
+/// `--local-tls-cert/--local-tls-key` (here by environment): the consumer subscribes with an
+/// https EndpointUri and receives events from a producer delivering over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_receives_events_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let consumer_ca = pki::ca("consumer CA");
+    let cert = pki::leaf(&consumer_ca, "consumer", true);
+    let delivery = DeliveryConfig {
+        tls: Some(Arc::new(
+            proxy::tls::DeliveryTls::open(proxy::tls::DeliveryTlsFiles {
+                ca: write("consumer-ca.crt", &consumer_ca.pem),
+                client_identity: None,
+            })
+            .unwrap(),
+        )),
+        ..DeliveryConfig::default()
+    };
+    let p = Producer::start(ProducerConfig {
+        node_name: NODE.into(),
+        api_addr: "127.0.0.1:0".parse().unwrap(),
+        metrics_addr: None,
+        store_path: dir.path().join("store"),
+        uri_location_base: "http://localhost:9043".into(),
+        delivery,
+        max_body_bytes: proxy::api::DEFAULT_MAX_BODY,
+    })
+    .await
+    .unwrap();
+    let (cert_file, key_file) = (
+        write("consumer.crt", &cert.cert_pem),
+        write("consumer.key", &cert.key_pem),
+    );
+    let c = Consumer::start_with_env(
+        &[p.api_addr.to_string()],
+        &[],
+        false,
+        &[
+            ("LOCAL_TLS_CERT", cert_file.to_str().unwrap()),
+            ("LOCAL_TLS_KEY", key_file.to_str().unwrap()),
+        ],
+    );
+    wait_subscriptions(&p, 5, &c).await;
+    for s in p.hub.list() {
+        assert!(
+            s.endpoint_uri.starts_with("https://127.0.0.1:"),
+            "{}",
+            s.endpoint_uri
+        );
+    }
+    // The five initial notifications, then one event, all over TLS.
+    c.wait_for("received event", 5).await;
+    p.hub.publish(
+        Resource::LockState,
+        lock_values("FREERUN", 5000),
+        EventTime::now(),
+    );
+    c.wait_for("received event", 6).await;
+    c.terminate().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
