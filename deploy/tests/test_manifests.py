@@ -19,7 +19,8 @@ DEPLOY = Path(__file__).resolve().parent.parent
 K8S = DEPLOY / "kubernetes"
 ROOT = DEPLOY.parent
 RENDERINGS = ["overlays/events", "overlays/no-events", "overlays/events-monitoring",
-              "overlays/events-tokenreview", "consumer", "consumer-tokenreview"]
+              "overlays/events-tokenreview", "overlays/events-delivery-tls", "consumer",
+              "consumer-tokenreview", "consumer-tls"]
 HEALTH = "/api/ocloudNotifications/v2/health"
 KUBE_VERSION = "1.33.0"  # oldest minor we claim; the newest bundled one is checked too
 
@@ -341,7 +342,6 @@ class TokenReview(unittest.TestCase):
         without a token, the API refuses a request without one (401) and, since the API server
         cannot be reached, fails closed on one with a token (503)."""
         import http.client
-        import socket
         import tempfile
         import time
         exe = binary()
@@ -349,13 +349,7 @@ class TokenReview(unittest.TestCase):
             Path(d, "token").write_text("producer-token\n")
             # Any certificate will do: the connection is refused before TLS.
             Path(d, "ca.crt").write_text(FAKE_CA)
-            ports = []
-            for _ in range(2):
-                s = socket.socket()
-                s.bind(("127.0.0.1", 0))
-                ports.append(s.getsockname()[1])
-                s.close()
-            api_port, dead_port = ports
+            api_port, dead_port = free_ports(2)
             e = {k: v for k, v in env(self.proxy).items() if isinstance(v, str)}
             e.update(KUBE_TOKEN_FILE=f"{d}/token", KUBE_CA_FILE=f"{d}/ca.crt",
                      KUBERNETES_SERVICE_HOST="127.0.0.1", KUBERNETES_SERVICE_PORT=str(dead_port),
@@ -386,6 +380,103 @@ class TokenReview(unittest.TestCase):
                 status, headers, body = get("/subscriptions", "consumer-token")
                 self.assertEqual(status, 503, body)
                 self.assertEqual(headers.get("Retry-After"), "1")
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+                proc.stdout.close()
+
+
+def free_ports(n):
+    import socket
+    ports, socks = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        ports.append(s.getsockname()[1])
+        socks.append(s)
+    for s in socks:
+        s.close()
+    return ports
+
+
+class DeliveryTls(unittest.TestCase):
+    def setUp(self):
+        _, self.docs = render("overlays/events-delivery-tls")
+        pod = find(self.docs, "DaemonSet", "linuxptp-daemon")["spec"]["template"]["spec"]
+        self.proxy = container(pod, "cloud-event-proxy")
+        self.daemon = container(pod, "linuxptp-daemon-container")
+        self.volumes = {v["name"]: v for v in pod["volumes"]}
+        _, self.consumer_docs = render("consumer-tls")
+
+    def test_producer_trusts_the_consumer_ca_configmap(self):
+        ca_file = env(self.proxy)["DELIVERY_CA_FILE"]
+        mount = [(p, n) for p, n in mounts(self.proxy).items() if ca_file.startswith(p + "/")]
+        self.assertEqual(len(mount), 1, ca_file)
+        path, name = mount[0]
+        cm = self.volumes[name]["configMap"]
+        self.assertEqual(cm["name"], "ptp-events-consumer-ca")
+        self.assertEqual(f"{path}/{cm['items'][0]['path']}", ca_file)
+        self.assertEqual(cm["items"][0]["key"], "ca.crt")
+        self.assertNotIn(name, mounts(self.daemon).values())
+        self.assertFalse(path.startswith("/var/run"), "the producer mounts the host's /var/run")
+
+    def test_consumer_serves_tls_from_its_secret_readable_by_its_group_only(self):
+        dep = find(self.consumer_docs, "Deployment", "cloud-consumer-deployment")
+        pod = dep["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        e = env(c)
+        vols = {v["name"]: v for v in pod["volumes"]}
+        for var, key in (("LOCAL_TLS_CERT", "tls.crt"), ("LOCAL_TLS_KEY", "tls.key")):
+            path, name = [(p, n) for p, n in mounts(c).items() if e[var].startswith(p + "/")][0]
+            self.assertEqual(e[var], f"{path}/{key}")
+            self.assertEqual(vols[name]["secret"]["secretName"], "consumer-tls")
+            self.assertEqual(vols[name]["secret"]["defaultMode"], 0o440)
+        self.assertEqual(pod["securityContext"]["fsGroup"], c["securityContext"]["runAsGroup"])
+        # Still the documented consumer otherwise: its Service name is the certificate's name.
+        self.assertIn("--local-api-addr=consumer-events-subscription-service.cloud-events.svc"
+                      ".cluster.local:9043", c["args"])
+
+    def test_the_binary_takes_the_rendered_environment(self):
+        """The producer started with the rendered environment (the CA moved to a temporary
+        directory) accepts https EndpointUris: one to a port where nothing listens fails its
+        initial notification (400, connection failed), not for want of --delivery-ca-file."""
+        import http.client
+        import json
+        import tempfile
+        import time
+        exe = binary()
+        with tempfile.TemporaryDirectory() as d:
+            Path(d, "ca.crt").write_text(FAKE_CA)
+            api_port, dead_port = free_ports(2)
+            e = {k: v for k, v in env(self.proxy).items() if isinstance(v, str)}
+            e.update(DELIVERY_CA_FILE=f"{d}/ca.crt", NODE_NAME="node1", EVENT_SOCKET="off",
+                     PTP_RUN_DIR=d, PTP_PROFILE_PATH=d, STORE_PATH=f"{d}/store",
+                     PATH=os.environ.get("PATH", "/usr/bin:/bin"))
+            args = [exe, "proxy", f"--api-port={api_port}", "--metrics-addr=off",
+                    "--api-bind=127.0.0.1"]
+            proc = subprocess.Popen(args, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            try:
+                body = json.dumps({
+                    "ResourceAddress": "/cluster/node/node1/sync/ptp-status/lock-state",
+                    "EndpointUri": f"https://127.0.0.1:{dead_port}/event"})
+                deadline = time.time() + 20
+                while True:
+                    try:
+                        c = http.client.HTTPConnection("127.0.0.1", api_port, timeout=10)
+                        c.request("POST", "/api/ocloudNotifications/v2/subscriptions", body=body,
+                                  headers={"Content-Type": "application/json"})
+                        r = c.getresponse()
+                        status, detail = r.status, json.loads(r.read())["detail"]
+                        c.close()
+                        break
+                    except ConnectionRefusedError:
+                        if time.time() > deadline or proc.poll() is not None:
+                            out = proc.stdout.read().decode() if proc.poll() is not None else ""
+                            raise AssertionError(f"producer did not start: {out}")
+                        time.sleep(0.1)
+                self.assertEqual(status, 400, detail)
+                self.assertIn("connection failed", detail)
+                self.assertNotIn("--delivery-ca-file", detail)
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
