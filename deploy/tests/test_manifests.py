@@ -209,6 +209,11 @@ class EventsOverlay(unittest.TestCase):
             for k, v in s["spec"]["selector"].items():
                 self.assertEqual(labels.get(k), v, s["metadata"]["name"])
 
+    def test_daemon_http_on_loopback_and_not_a_readiness_gate(self):
+        e = env(self.daemon)
+        self.assertEqual(e["DAEMON_HTTP_ADDR"], "127.0.0.1:8081")
+        self.assertNotIn("readinessProbe", self.daemon)
+
     def test_no_kubernetes_api_access(self):
         for d in self.docs:
             self.assertNotIn(d["kind"], {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})

@@ -225,6 +225,17 @@ impl Hub {
         self.lock().stats.socket_written += n as u64;
     }
 
+    /// Publishes the replay again (the last line of each kind that matters), as Go's
+    /// `/emit-logs` makes its daemon do; returns how many lines.
+    pub fn emit_replay(&self) -> usize {
+        let lines = self.replay_lines();
+        let n = lines.len();
+        for l in lines {
+            self.publish(l);
+        }
+        n
+    }
+
     /// The replay a newcomer would get now (without the control lines).
     pub fn replay_lines(&self) -> Vec<String> {
         self.lock().replay.lines()

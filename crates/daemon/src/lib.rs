@@ -19,7 +19,8 @@
 //!   current state followed by `CMD LIVE_START`.
 //!
 //! Not here: PHC/NIC discovery, plugins (e810 …), gpsd/ubxtool/dpll for T-GM, synce4l and
-//! chronyd, pmc clock-class polling, the `:8081` readiness / `/emit-logs` endpoints.
+//! chronyd, pmc clock-class polling. The `:8081` endpoints (`/ready`, `/emit-logs`,
+//! `/port-aliases`) are served by the `ptp-events daemon` command from [`DaemonHandle`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -143,6 +144,60 @@ impl DaemonHandle {
     /// Outlet counters.
     pub fn stats(&self) -> HubStats {
         self.hub.stats()
+    }
+
+    /// Whether the daemon is ready, as Go's `/ready`: a profile set applied, and every process
+    /// not waiting for an offset (phc2sys) running and having printed at least one line. Else
+    /// why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        let (applied, error) = {
+            let g = self.lock();
+            (g.applied, g.last_error.clone())
+        };
+        if applied == 0 {
+            return Err(match error {
+                Some(e) => format!("no profile applied yet: {e}"),
+                None => "no profile applied yet".to_owned(),
+            });
+        }
+        for p in self.processes() {
+            if p.waiting_for_offset {
+                continue;
+            }
+            if !p.up {
+                return Err(format!(
+                    "{} ({}) is not running{}",
+                    p.kind.name(),
+                    p.config_file,
+                    p.last_exit.map(|e| format!(": {e}")).unwrap_or_default()
+                ));
+            }
+            if p.lines == 0 {
+                return Err(format!(
+                    "{} ({}) has printed nothing yet",
+                    p.kind.name(),
+                    p.config_file
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes the replay again (Go's `/emit-logs`); returns how many lines.
+    pub fn emit_logs(&self) -> usize {
+        self.hub.emit_replay()
+    }
+
+    /// Interface → alias of every interface of the plan in force, as Go's `/port-aliases`
+    /// (`ens1f0` → `ens1fx`).
+    pub fn port_aliases(&self) -> std::collections::BTreeMap<String, String> {
+        self.lock()
+            .plan
+            .iter()
+            .flat_map(|p| p.profiles.iter())
+            .flat_map(|p| p.interfaces.iter())
+            .map(|i| (i.clone(), ptp_state::default_alias(i)))
+            .collect()
     }
 }
 

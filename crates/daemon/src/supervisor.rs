@@ -40,6 +40,8 @@ pub struct ProcessStatus {
     pub waiting_for_offset: bool,
     /// The last exit, as text (`exit status: 1`, `signal: 9 (SIGKILL)`).
     pub last_exit: Option<String>,
+    /// Output lines read from it so far (all its runs).
+    pub lines: u64,
 }
 
 /// Shared, updated by the supervisor task.
@@ -76,6 +78,7 @@ pub fn new_status(plan: &ProcessPlan, settings: &RunSettings, gated: bool) -> Sh
         restarts: 0,
         waiting_for_offset: gated,
         last_exit: None,
+        lines: 0,
     }))
 }
 
@@ -91,6 +94,7 @@ fn signal_group(pid: u32, sig: rustix::process::Signal) {
 fn forward<R: AsyncRead + Unpin + Send + 'static>(
     r: R,
     hub: Arc<Hub>,
+    status: SharedStatus,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut reader = BufReader::new(r);
@@ -103,6 +107,7 @@ fn forward<R: AsyncRead + Unpin + Send + 'static>(
                     let text = String::from_utf8_lossy(&buf);
                     let line = text.trim_end_matches(['\n', '\r']);
                     if !line.trim().is_empty() {
+                        update(&status, |s| s.lines += 1);
                         hub.publish(remove_message_suffix(line));
                     }
                 }
@@ -191,8 +196,14 @@ pub async fn supervise(
             Ok(mut child) => {
                 let pid = child.id();
                 let readers = [
-                    child.stdout.take().map(|o| forward(o, hub.clone())),
-                    child.stderr.take().map(|e| forward(e, hub.clone())),
+                    child
+                        .stdout
+                        .take()
+                        .map(|o| forward(o, hub.clone(), status.clone())),
+                    child
+                        .stderr
+                        .take()
+                        .map(|e| forward(e, hub.clone(), status.clone())),
                 ];
                 update(&status, |s| {
                     s.up = true;

@@ -66,6 +66,50 @@ pub struct DaemonArgs {
     /// Seconds between SIGTERM and SIGKILL when stopping a process.
     #[arg(long, default_value_t = 5.0)]
     stop_grace: f64,
+    /// Where to serve the Go daemon's HTTP endpoints (":8081" as Go, "127.0.0.1:8081", or
+    /// "off"): GET /ready (200 once a profile is applied and every process runs and has printed;
+    /// else 503 saying why), GET /emit-logs (publishes the current state again, for a producer
+    /// that asks on each connection), GET /port-aliases (interface → alias, JSON).
+    #[arg(long, env = "DAEMON_HTTP_ADDR", default_value = ":8081")]
+    http_addr: String,
+}
+
+/// The daemon's HTTP endpoints (Go's `:8081`).
+fn http_router(handle: daemon::DaemonHandle) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let ready = handle.clone();
+    let emit = handle.clone();
+    axum::Router::new()
+        .route(
+            "/ready",
+            get(move || {
+                let h = ready.clone();
+                async move {
+                    match h.readiness() {
+                        Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
+                        Err(why) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("not ready: {why}\n"),
+                        ),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/emit-logs",
+            get(move || {
+                let h = emit.clone();
+                async move { format!("emitted {} lines\n", h.emit_logs()) }
+            }),
+        )
+        .route(
+            "/port-aliases",
+            get(move || {
+                let h = handle.clone();
+                async move { axum::Json(h.port_aliases()) }
+            }),
+        )
 }
 
 fn secs(name: &str, v: f64) -> anyhow::Result<Duration> {
@@ -122,9 +166,33 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let http_addr = crate::producer::parse_listen_addr(&args.http_addr)
+        .with_context(|| format!("--http-addr {}", args.http_addr))?;
     tracing::info!(profiles = %opts.profile_file.display(), run_dir = %opts.render.run_dir.display(), socket = ?opts.socket_path, "daemon starting");
     let d = daemon::Daemon::new(opts);
+    let (http_stop, mut http_stop_rx) = tokio::sync::watch::channel(false);
+    let http = match http_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("--http-addr {addr}: cannot listen"))?;
+            tracing::info!(%addr, "serving /ready, /emit-logs, /port-aliases");
+            let app = http_router(d.handle());
+            Some(tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = http_stop_rx.wait_for(|s| *s).await;
+                    })
+                    .await
+            }))
+        }
+        None => None,
+    };
     d.run(crate::shutdown_signal()).await?;
+    let _ = http_stop.send(true);
+    if let Some(h) = http {
+        let _ = tokio::time::timeout(Duration::from_secs(1), h).await;
+    }
     if let Some(p) = printer {
         let _ = tokio::time::timeout(Duration::from_secs(1), p).await;
     }

@@ -107,6 +107,7 @@ impl Setup {
     fn daemon(&self) -> Kill {
         let child = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
             .args(["daemon", "--node-name", NODE, "--stop-grace", "2"])
+            .args(["--http-addr", "off"])
             .arg("--profile-file")
             .arg(self.p("profiles").join(NODE))
             .arg("--run-dir")

@@ -1,0 +1,182 @@
+//! The daemon's HTTP endpoints (Go's `:8081`), with the real binary supervising a stand-in
+//! ptp4l: `/ready` follows the profile, the process and its output; `/emit-logs` publishes the
+//! current state again; `/port-aliases` gives the interfaces' aliases.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{free_port, http_client};
+
+const NODE: &str = "node1";
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn write_exec(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+async fn get(port: u16, path: &str) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match http_client()
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .send()
+            .await
+        {
+            Ok(r) => return (r.status().as_u16(), r.text().await.unwrap()),
+            Err(e) => {
+                assert!(Instant::now() < deadline, "daemon HTTP not up: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Polls `/ready` until its answer satisfies `want` (20 s at most); returns it.
+async fn ready_until(port: u16, what: &str, want: impl Fn(u16, &str) -> bool) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = get(port, "/ready").await;
+        if want(status, &body) {
+            return (status, body);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: /ready still {status} {body:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_emit_logs_and_port_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    for d in ["run", "bin"] {
+        std::fs::create_dir_all(p(d)).unwrap();
+    }
+    // A stand-in ptp4l that prints nothing until the file `go` exists.
+    write_exec(
+        &p("bin").join("ptp4l"),
+        &format!(
+            r#"#!/bin/sh
+name=$(basename "$2")
+while [ ! -e '{go}' ]; do sleep 0.05; done
+echo "ptp4l[1.000]: [$name:5] port 1 (ens1f0): UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED"
+while :; do
+  echo "ptp4l[2.000]: [$name:6] master offset 5 s2 freq 0 path delay 500"
+  sleep 0.1
+done
+"#,
+            go = p("go").display()
+        ),
+    );
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
+        .args([
+            "daemon",
+            "--node-name",
+            NODE,
+            "--stop-grace",
+            "1",
+            "--no-socket",
+        ])
+        .arg("--print-lines")
+        .arg("--profile-file")
+        .arg(p("profile.json"))
+        .arg("--run-dir")
+        .arg(p("run"))
+        .arg("--bin-dir")
+        .arg(p("bin"))
+        .args(["--http-addr", &format!("127.0.0.1:{port}")])
+        .args(["--poll-interval", "0.1"])
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = Arc::new(Mutex::new(String::new()));
+    let sink = out.clone();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let mut o = sink.lock().unwrap();
+            o.push_str(&l);
+            o.push('\n');
+        }
+    });
+    let _daemon = Kill(child);
+    let count = |needle: &str| out.lock().unwrap().matches(needle).count();
+
+    // No profile file yet.
+    let (status, body) = get(port, "/ready").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("no profile applied yet"), "{body}");
+    assert_eq!(get(port, "/port-aliases").await, (200, "{}".to_owned()));
+
+    // A profile: ptp4l runs but has printed nothing.
+    std::fs::write(
+        p("profile.json"),
+        r#"[{"name":"slave","interface":"ens1f0","ptp4lOpts":"-2 -s","ptp4lConf":"[global]\nslaveOnly 1\n"}]"#,
+    )
+    .unwrap();
+    let (_, body) = ready_until(port, "ptp4l started", |_, b| b.contains("printed nothing")).await;
+    assert!(body.contains("ptp4l (ptp4l.0.config)"), "{body}");
+    let (status, aliases) = get(port, "/port-aliases").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&aliases).unwrap(),
+        serde_json::json!({"ens1f0": "ens1fx"})
+    );
+
+    // It prints: ready.
+    std::fs::write(p("go"), "").unwrap();
+    let (status, body) = ready_until(port, "output", |s, _| s == 200).await;
+    assert_eq!((status, body.as_str()), (200, "ready\n"));
+
+    // /emit-logs publishes the current state again: the port state line once more.
+    assert_eq!(count("UNCALIBRATED to SLAVE"), 1);
+    let (status, body) = get(port, "/emit-logs").await;
+    assert_eq!(status, 200);
+    let n: usize = body
+        .trim()
+        .strip_prefix("emitted ")
+        .and_then(|b| b.strip_suffix(" lines"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The process status, the port state and the last offset.
+    assert!(n >= 3, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count("UNCALIBRATED to SLAVE") < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "not re-emitted:\n{}",
+            out.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // ptp4l killed: not ready until the daemon has restarted it and it printed again.
+    let killed = Command::new("pkill")
+        .args(["-KILL", "-f", &p("bin").join("ptp4l").display().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (_, body) = ready_until(port, "ptp4l killed", |s, _| s == 503).await;
+    assert!(body.contains("is not running"), "{body}");
+    ready_until(port, "ptp4l restarted", |s, _| s == 200).await;
+}
