@@ -148,12 +148,20 @@ impl Hub {
             });
         }
         let mut g = self.lock();
-        g.stats.published += 1;
         g.replay.observe(&line);
         if line == CMD_RESTART {
             g.restart_pending = true;
             self.sane_offsets.send_modify(BTreeSet::clear);
         }
+        Self::to_outlets(&mut g, line);
+        drop(g);
+        self.notify.notify_one();
+    }
+
+    /// Hands one line to the socket buffer and the channel (the caller holds the lock, so lines
+    /// keep their order across callers).
+    fn to_outlets(g: &mut Inner, line: String) {
+        g.stats.published += 1;
         if g.socket {
             if g.buffer.len() >= g.capacity {
                 g.buffer.pop_front();
@@ -174,8 +182,6 @@ impl Hub {
                 Err(mpsc::error::TrySendError::Closed(_)) => g.channel = None,
             }
         }
-        drop(g);
-        self.notify.notify_one();
     }
 
     /// Configs (`ptp4l.0.config`, `ts2phc.0.config`) that have reported an offset below 1 s
@@ -227,12 +233,19 @@ impl Hub {
 
     /// Publishes the replay again (the last line of each kind that matters), as Go's
     /// `/emit-logs` makes its daemon do; returns how many lines.
+    ///
+    /// The replay is taken and handed to the outlets under one hold of the lock, so no newer
+    /// line can be published between them (which would make the replayed line the last word),
+    /// and the replayed lines are not observed again (the cache keeps what is newest).
     pub fn emit_replay(&self) -> usize {
-        let lines = self.replay_lines();
+        let mut g = self.lock();
+        let lines = g.replay.lines();
         let n = lines.len();
         for l in lines {
-            self.publish(l);
+            Self::to_outlets(&mut g, l);
         }
+        drop(g);
+        self.notify.notify_one();
         n
     }
 
@@ -250,6 +263,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn replay_keeps_the_last_line_of_each_kind_per_process() {
@@ -281,6 +295,39 @@ mod tests {
         let first = hub.on_connect();
         assert_eq!(first.last().map(String::as_str), Some(CMD_LIVE_START));
         assert_eq!(hub.stats().socket_superseded, 9);
+    }
+
+    /// `/emit-logs` under concurrent publishing: every replayed line is one the cache held when
+    /// it was taken, the cache always ends on the newest line, and nothing is lost.
+    #[test]
+    fn emitted_replay_never_becomes_the_last_word() {
+        let slave =
+            "ptp4l[1.0]: [ptp4l.0.config] port 1: UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED";
+        let faulty = "ptp4l[2.0]: [ptp4l.0.config] port 1: SLAVE to FAULTY on FAULT_DETECTED";
+        for _ in 0..2000 {
+            let (tx, mut rx) = mpsc::channel(64);
+            let hub = Arc::new(Hub::new(Some(tx), true, 64));
+            hub.publish(slave.to_owned());
+            let go = Arc::new(std::sync::Barrier::new(2));
+            let (h, g) = (hub.clone(), go.clone());
+            let emitter = std::thread::spawn(move || {
+                g.wait();
+                h.emit_replay()
+            });
+            go.wait();
+            hub.publish(faulty.to_owned());
+            assert_eq!(emitter.join().unwrap(), 1);
+            assert_eq!(hub.replay_lines(), [faulty]);
+            // On the outlet, the FAULTY line comes last: a replayed SLAVE line is either before
+            // it or not at all.
+            let mut got = Vec::new();
+            while let Ok(l) = rx.try_recv() {
+                got.push(l);
+            }
+            assert_eq!(got.len(), 3, "{got:?}");
+            assert_eq!(got.last().map(String::as_str), Some(faulty), "{got:?}");
+            assert_eq!(hub.stats().published, 3);
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub struct ProcessStatus {
     pub waiting_for_offset: bool,
     /// The last exit, as text (`exit status: 1`, `signal: 9 (SIGKILL)`).
     pub last_exit: Option<String>,
-    /// Output lines read from it so far (all its runs).
+    /// Output lines read from its current (or last) run.
     pub lines: u64,
 }
 
@@ -195,6 +195,13 @@ pub async fn supervise(
             }
             Ok(mut child) => {
                 let pid = child.id();
+                update(&status, |s| {
+                    s.up = true;
+                    s.lines = 0;
+                    s.pid = pid;
+                    s.starts += 1;
+                    s.restarts = s.starts - 1;
+                });
                 let readers = [
                     child
                         .stdout
@@ -205,12 +212,6 @@ pub async fn supervise(
                         .take()
                         .map(|e| forward(e, hub.clone(), status.clone())),
                 ];
-                update(&status, |s| {
-                    s.up = true;
-                    s.pid = pid;
-                    s.starts += 1;
-                    s.restarts = s.starts - 1;
-                });
                 tracing::info!(process = name, pid, config = %plan.config_file, "started");
                 hub.publish(process_status_line(
                     name,

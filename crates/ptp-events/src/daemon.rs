@@ -66,11 +66,11 @@ pub struct DaemonArgs {
     /// Seconds between SIGTERM and SIGKILL when stopping a process.
     #[arg(long, default_value_t = 5.0)]
     stop_grace: f64,
-    /// Where to serve the Go daemon's HTTP endpoints (":8081" as Go, "127.0.0.1:8081", or
-    /// "off"): GET /ready (200 once a profile is applied and every process runs and has printed;
+    /// Where to serve the Go daemon's HTTP endpoints ("127.0.0.1:8081"; ":8081" on every
+    /// interface as Go; "off"). If it cannot be bound the daemon runs without them. GET /ready (200 once a profile is applied and every process runs and has printed;
     /// else 503 saying why), GET /emit-logs (publishes the current state again, for a producer
     /// that asks on each connection), GET /port-aliases (interface → alias, JSON).
-    #[arg(long, env = "DAEMON_HTTP_ADDR", default_value = ":8081")]
+    #[arg(long, env = "DAEMON_HTTP_ADDR", default_value = "127.0.0.1:8081")]
     http_addr: String,
 }
 
@@ -171,12 +171,20 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     tracing::info!(profiles = %opts.profile_file.display(), run_dir = %opts.render.run_dir.display(), socket = ?opts.socket_path, "daemon starting");
     let d = daemon::Daemon::new(opts);
     let (http_stop, mut http_stop_rx) = tokio::sync::watch::channel(false);
-    let http = match http_addr {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("--http-addr {addr}: cannot listen"))?;
-            tracing::info!(%addr, "serving /ready, /emit-logs, /port-aliases");
+    // The endpoints are a convenience: PTP supervision runs without them.
+    let listener = match http_addr {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "--http-addr: cannot listen; running without /ready, /emit-logs, /port-aliases");
+                None
+            }
+        },
+        None => None,
+    };
+    let http = match listener {
+        Some(listener) => {
+            tracing::info!(addr = ?listener.local_addr().ok(), "serving /ready, /emit-logs, /port-aliases");
             let app = http_router(d.handle());
             Some(tokio::spawn(async move {
                 axum::serve(listener, app)

@@ -62,14 +62,13 @@ async fn ready_until(port: u16, what: &str, want: impl Fn(u16, &str) -> bool) ->
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ready_emit_logs_and_port_aliases() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = |n: &str| dir.path().join(n);
+/// `run/` and `bin/` under `dir`, with a stand-in ptp4l that prints nothing until the file
+/// `go` exists, then a port state line and an offset every 100 ms.
+fn stand_in(dir: &Path) {
+    let p = |n: &str| dir.join(n);
     for d in ["run", "bin"] {
         std::fs::create_dir_all(p(d)).unwrap();
     }
-    // A stand-in ptp4l that prints nothing until the file `go` exists.
     write_exec(
         &p("bin").join("ptp4l"),
         &format!(
@@ -85,7 +84,14 @@ done
             go = p("go").display()
         ),
     );
-    let port = free_port();
+}
+
+const PROFILE: &str = r#"[{"name":"slave","interface":"ens1f0","ptp4lOpts":"-2 -s","ptp4lConf":"[global]\nslaveOnly 1\n"}]"#;
+
+/// `ptp-events daemon` on `dir` (profile `profile.json`, stand-ins in `bin`), printing its
+/// lines (collected in the returned buffer), HTTP on `http_addr`.
+fn daemon(dir: &Path, http_addr: &str) -> (Kill, Arc<Mutex<String>>) {
+    let p = |n: &str| dir.join(n);
     let mut child = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
         .args([
             "daemon",
@@ -102,7 +108,7 @@ done
         .arg(p("run"))
         .arg("--bin-dir")
         .arg(p("bin"))
-        .args(["--http-addr", &format!("127.0.0.1:{port}")])
+        .args(["--http-addr", http_addr])
         .args(["--poll-interval", "0.1"])
         .env("LOG_LEVEL", "warn")
         .stdout(Stdio::piped())
@@ -118,7 +124,16 @@ done
             o.push('\n');
         }
     });
-    let _daemon = Kill(child);
+    (Kill(child), out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_emit_logs_and_port_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    stand_in(dir.path());
+    let port = free_port();
+    let (_daemon, out) = daemon(dir.path(), &format!("127.0.0.1:{port}"));
     let count = |needle: &str| out.lock().unwrap().matches(needle).count();
 
     // No profile file yet.
@@ -128,11 +143,7 @@ done
     assert_eq!(get(port, "/port-aliases").await, (200, "{}".to_owned()));
 
     // A profile: ptp4l runs but has printed nothing.
-    std::fs::write(
-        p("profile.json"),
-        r#"[{"name":"slave","interface":"ens1f0","ptp4lOpts":"-2 -s","ptp4lConf":"[global]\nslaveOnly 1\n"}]"#,
-    )
-    .unwrap();
+    std::fs::write(p("profile.json"), PROFILE).unwrap();
     let (_, body) = ready_until(port, "ptp4l started", |_, b| b.contains("printed nothing")).await;
     assert!(body.contains("ptp4l (ptp4l.0.config)"), "{body}");
     let (status, aliases) = get(port, "/port-aliases").await;
@@ -170,7 +181,9 @@ done
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // ptp4l killed: not ready until the daemon has restarted it and it printed again.
+    // ptp4l killed: not ready while it is down, nor after the restart until the new run has
+    // printed (it stays silent until `go` exists again).
+    std::fs::remove_file(p("go")).unwrap();
     let killed = Command::new("pkill")
         .args(["-KILL", "-f", &p("bin").join("ptp4l").display().to_string()])
         .status()
@@ -178,5 +191,27 @@ done
     assert!(killed.success());
     let (_, body) = ready_until(port, "ptp4l killed", |s, _| s == 503).await;
     assert!(body.contains("is not running"), "{body}");
-    ready_until(port, "ptp4l restarted", |s, _| s == 200).await;
+    ready_until(port, "ptp4l restarted, silent", |_, b| {
+        b.contains("printed nothing")
+    })
+    .await;
+    std::fs::write(p("go"), "").unwrap();
+    ready_until(port, "ptp4l restarted, printing", |s, _| s == 200).await;
+}
+
+/// The endpoints are a convenience: a port already taken is logged and PTP supervision runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_occupied_http_port_does_not_stop_supervision() {
+    let dir = tempfile::tempdir().unwrap();
+    stand_in(dir.path());
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    std::fs::write(dir.path().join("profile.json"), PROFILE).unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (mut d, out) = daemon(dir.path(), &taken.local_addr().unwrap().to_string());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !out.lock().unwrap().contains("master offset") {
+        assert!(d.0.try_wait().unwrap().is_none(), "the daemon exited");
+        assert!(Instant::now() < deadline, "no ptp4l output");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
