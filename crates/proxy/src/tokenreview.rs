@@ -162,6 +162,17 @@ struct ReviewUser {
     groups: Vec<String>,
 }
 
+/// Whose budget a client address uses: IPv6 clients by /64 (one host usually holds a whole
+/// /64), IPv4 clients by address.
+fn budget_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 64) - 1),
+        )),
+        v4 => v4,
+    }
+}
+
 /// The cache key of a token: its SHA-256 (the token itself is not kept).
 fn token_key(token: &str) -> [u8; 32] {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
@@ -321,26 +332,25 @@ impl TokenReviewer {
             .entry(key)
             .or_default()
             .clone();
+        // A client over its budget gets `Err` and leaves the cell empty: requests of other
+        // clients waiting on it then try themselves, on their own budgets.
         let verdict = cell
-            .get_or_init(|| async {
+            .get_or_try_init(|| async {
                 // Another request may have finished a review of this token meanwhile.
                 if let Some(v) = self.cached(&key) {
-                    return v;
+                    return Ok(v);
                 }
-                if let Some(wait) = client.and_then(|c| self.charge(c)) {
-                    return Verdict::Limited(wait);
-                }
-                let v = self.review_now(token).await;
+                let v = self.review_now(token, client).await?;
                 self.remember(key, &v);
-                v
+                Ok(v)
             })
             .await
-            .clone();
+            .cloned();
         let mut inflight = self.inflight.lock().expect("inflight lock");
         if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             inflight.remove(&key);
         }
-        verdict
+        verdict.unwrap_or_else(Verdict::Limited)
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Verdict> {
@@ -363,6 +373,7 @@ impl TokenReviewer {
         if per_window == 0 {
             return None;
         }
+        let client = budget_key(client);
         let capacity = f64::from(per_window);
         let rate = capacity / self.cfg.review_window.as_secs_f64().max(1e-3);
         let now = Instant::now();
@@ -371,8 +382,14 @@ impl TokenReviewer {
             budgets.retain(|_, (left, at)| {
                 *left + now.duration_since(*at).as_secs_f64() * rate < capacity
             });
-            if budgets.len() >= BUDGET_CAPACITY {
-                budgets.clear();
+            // Still full: the client charged longest ago goes (not every limited client).
+            if budgets.len() >= BUDGET_CAPACITY
+                && let Some(oldest) = budgets
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| *k)
+            {
+                budgets.remove(&oldest);
             }
         }
         let (left, at) = budgets.entry(client).or_insert((capacity, now));
@@ -395,6 +412,19 @@ impl TokenReviewer {
             *last = Some(now);
         }
         Some(wait)
+    }
+
+    /// Gives back a review charged to `client` that could not be sent to the API server.
+    fn refund(&self, client: IpAddr) {
+        let capacity = f64::from(self.cfg.reviews_per_client);
+        if let Some((left, _)) = self
+            .budgets
+            .lock()
+            .expect("budget lock")
+            .get_mut(&budget_key(client))
+        {
+            *left = (*left + 1.0).min(capacity);
+        }
     }
 
     /// Caches a verdict: accepted and forbidden ones (which need a valid token) apart from
@@ -420,9 +450,20 @@ impl TokenReviewer {
     }
 
     /// One review, counted; at most [`MAX_REVIEWS_IN_FLIGHT`] at once (beyond: unavailable).
-    async fn review_now(&self, token: &str) -> Verdict {
+    /// It is charged to `client`'s budget only when it is sent (`Err`: the budget is used up,
+    /// retry after the duration) and given back when the API server could not be asked.
+    async fn review_now(&self, token: &str, client: Option<IpAddr>) -> Result<Verdict, Duration> {
         let verdict = match self.in_flight.try_acquire() {
-            Ok(_permit) => self.ask(token).await,
+            Ok(_permit) => {
+                if let Some(wait) = client.and_then(|c| self.charge(c)) {
+                    return Err(wait);
+                }
+                let v = self.ask(token).await;
+                if let (Verdict::Unavailable(_), Some(c)) = (&v, client) {
+                    self.refund(c);
+                }
+                v
+            }
             Err(_) => Verdict::Unavailable(format!(
                 "more than {MAX_REVIEWS_IN_FLIGHT} token reviews in flight"
             )),
@@ -449,7 +490,7 @@ impl TokenReviewer {
                 tracing::debug!(user = %user, "bearer token admitted after TokenReview");
             }
         }
-        verdict
+        Ok(verdict)
     }
 
     async fn ask(&self, token: &str) -> Verdict {
@@ -648,11 +689,43 @@ mod tests {
         for _ in 0..1000 {
             assert_eq!(r.charge(a), None);
         }
-        // The table of clients stays bounded.
+        // A review given back (the API server could not be asked) can be spent again.
         let r = reviewer(&[], &[], &[]);
-        for i in 0..(2 * BUDGET_CAPACITY as u32) {
+        for _ in 0..3 {
+            assert_eq!(r.charge(a), None);
+        }
+        r.refund(a);
+        assert_eq!(r.charge(a), None);
+        assert!(r.charge(a).is_some());
+        // IPv6 clients share a budget per /64.
+        let v6a: IpAddr = "2001:db8:1:2::10".parse().unwrap();
+        let v6b: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+        let v6c: IpAddr = "2001:db8:1:3::10".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(r.charge(v6a), None);
+        }
+        assert!(r.charge(v6b).is_some(), "same /64");
+        assert_eq!(r.charge(v6c), None, "another /64");
+        // The table of clients stays bounded, and a full table drops the client charged longest
+        // ago, not every limited client.
+        let r = reviewer(&[], &[], &[]);
+        let n = BUDGET_CAPACITY as u32;
+        for i in 1..n {
+            assert_eq!(r.charge(IpAddr::from(i.to_be_bytes())), None);
+        }
+        for _ in 0..3 {
+            assert_eq!(r.charge(a), None);
+        }
+        for i in n..n + 100 {
             assert_eq!(r.charge(IpAddr::from(i.to_be_bytes())), None);
             assert!(r.budgets.lock().unwrap().len() <= BUDGET_CAPACITY);
         }
+        assert!(r.charge(a).is_some(), "a limited client keeps its state");
+        assert!(
+            !r.budgets
+                .lock()
+                .unwrap()
+                .contains_key(&IpAddr::from(1u32.to_be_bytes()))
+        );
     }
 }

@@ -417,3 +417,24 @@ async fn a_client_cycling_tokens_is_limited_others_are_not() {
     }
     api.task.abort();
 }
+
+/// Requests the API server could not answer cost no budget: a client retrying through an
+/// outage is not limited when the API server comes back.
+#[tokio::test]
+async fn an_outage_costs_no_review_budget() {
+    let kube_ca = ca("kube CA");
+    let s = setup(&kube_ca, "producer-sa-token");
+    let dead = format!("https://127.0.0.1:{}", {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    });
+    let mut cfg = review_config(&s, &dead);
+    cfg.reviews_per_client = 1;
+    cfg.review_window = Duration::from_secs(3600);
+    let p = start(&s, cfg, None).await;
+    for i in 0..5 {
+        let resp = get(&p, "/subscriptions", Some(&format!("token-{i}"))).await;
+        assert_eq!(resp.headers()["retry-after"], "1");
+        assert_problem(resp, 503).await;
+    }
+}
