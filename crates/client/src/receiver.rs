@@ -25,7 +25,7 @@ use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
@@ -149,9 +149,6 @@ pub struct ReceiverTls {
     pub key: PathBuf,
 }
 
-/// Time a client has to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The modification time and length of a file (`None` when it cannot be read).
 fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
     let m = std::fs::metadata(path).ok()?;
@@ -186,8 +183,81 @@ impl ReceiverTls {
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .map_err(|e| bad(&self.cert, &e))?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+}
+
+/// Most connections a receiver serves at once; beyond, a new connection is closed at once.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Time a client has to finish the TLS handshake and to send a request's headers; a kept-alive
+/// connection idle for longer is closed (the producer reconnects).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// On [`Receiver::stop`], time requests in flight get to finish.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The receiver's TLS files, their stamps when last read, and the acceptor built from them.
+struct TlsSource {
+    files: ReceiverTls,
+    loaded: [Option<(std::time::SystemTime, u64)>; 2],
+    acceptor: TlsAcceptor,
+}
+
+impl TlsSource {
+    fn open(files: ReceiverTls) -> io::Result<TlsSource> {
+        // The stamps first: a change while the files are read is seen at the next connection.
+        let loaded = files.stamps();
+        let acceptor = files.acceptor()?;
+        Ok(TlsSource {
+            files,
+            loaded,
+            acceptor,
+        })
+    }
+
+    /// The acceptor for a new connection, rebuilt first if the files changed (files that cannot
+    /// be used are logged and the previous certificate kept).
+    fn current(&mut self) -> TlsAcceptor {
+        let now = self.files.stamps();
+        if now != self.loaded {
+            self.loaded = now;
+            match self.files.acceptor() {
+                Ok(a) => {
+                    self.acceptor = a;
+                    tracing::info!(cert = %self.files.cert.display(), "receiver TLS certificate reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "receiver TLS files changed but cannot be used; keeping the previous certificate");
+                }
+            }
+        }
+        self.acceptor.clone()
+    }
+}
+
+/// Serves one connection until it ends, or until `stop` (then [`STOP_GRACE`] for the request
+/// in flight).
+async fn serve_connection<I>(io: I, app: Router, mut stop: watch::Receiver<bool>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(
+            hyper_util::rt::TokioIo::new(io),
+            hyper_util::service::TowerToHyperService::new(app),
+        );
+    tokio::pin!(conn);
+    let stopped = async {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = stopped => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(STOP_GRACE, conn).await;
+        }
     }
 }
 
@@ -228,23 +298,7 @@ impl Receiver {
         path: &str,
         handler: H,
     ) -> io::Result<Receiver> {
-        let local_addr = listener.local_addr()?;
-        let app = router_at(path, handler);
-        let (shutdown, mut rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
-        Ok(Receiver {
-            local_addr,
-            path: path.to_owned(),
-            https: false,
-            shutdown,
-            task,
-        })
+        Receiver::start(listener, path, handler, None)
     }
 
     /// Listens on `addr` over TLS and receives events on `POST <path>` (for an `https://`
@@ -256,9 +310,9 @@ impl Receiver {
         handler: H,
         tls: ReceiverTls,
     ) -> io::Result<Receiver> {
-        let acceptor = tls.acceptor()?;
+        let tls = TlsSource::open(tls)?;
         let listener = TcpListener::bind(addr).await?;
-        Receiver::serve_tls_with(listener, path, handler, tls, acceptor)
+        Receiver::start(listener, path, handler, Some(tls))
     }
 
     /// Serves TLS on an already bound listener, receiving events on `POST <path>`.
@@ -268,28 +322,31 @@ impl Receiver {
         handler: H,
         tls: ReceiverTls,
     ) -> io::Result<Receiver> {
-        let acceptor = tls.acceptor()?;
-        Receiver::serve_tls_with(listener, path, handler, tls, acceptor)
+        let tls = TlsSource::open(tls)?;
+        Receiver::start(listener, path, handler, Some(tls))
     }
 
-    fn serve_tls_with<H: EventHandler>(
+    /// The accept loop: HTTP/1.1 (what producers speak), at most [`MAX_CONNECTIONS`] at once
+    /// (beyond, a new connection is closed at once), [`HEADER_READ_TIMEOUT`] to send a request's
+    /// headers (which also bounds a silent or idle kept-alive connection), and on stop
+    /// [`STOP_GRACE`] for requests in flight.
+    fn start<H: EventHandler>(
         listener: TcpListener,
         path: &str,
         handler: H,
-        tls: ReceiverTls,
-        acceptor: TlsAcceptor,
+        mut tls: Option<TlsSource>,
     ) -> io::Result<Receiver> {
-        use hyper_util::rt::{TokioExecutor, TokioIo};
         let local_addr = listener.local_addr()?;
+        let https = tls.is_some();
         let app = router_at(path, handler);
-        let (shutdown, mut rx) = watch::channel(false);
+        let (shutdown, rx) = watch::channel(false);
         let task = tokio::spawn(async move {
-            let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-            let (mut loaded, mut acceptor) = (tls.stamps(), acceptor);
+            let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+            let mut stop = rx.clone();
             loop {
                 let accepted = tokio::select! {
                     a = listener.accept() => a,
-                    _ = rx.wait_for(|stop| *stop) => break,
+                    _ = stop.wait_for(|stop| *stop) => break,
                 };
                 let tcp = match accepted {
                     Ok((tcp, _)) => tcp,
@@ -300,43 +357,44 @@ impl Receiver {
                         continue;
                     }
                 };
-                let now = tls.stamps();
-                if now != loaded {
-                    loaded = now;
-                    match tls.acceptor() {
-                        Ok(a) => {
-                            acceptor = a;
-                            tracing::info!(cert = %tls.cert.display(), "receiver TLS certificate reloaded");
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "receiver TLS files changed but cannot be used; keeping the previous certificate");
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(
+                        max = MAX_CONNECTIONS,
+                        "receiver connection refused: too many open"
+                    );
+                    continue;
+                };
+                let acceptor = tls.as_mut().map(TlsSource::current);
+                let (app, stop) = (app.clone(), rx.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    match acceptor {
+                        None => serve_connection(tcp, app, stop).await,
+                        Some(acceptor) => {
+                            // A handshake refused or not finished in time just ends.
+                            if let Ok(Ok(stream)) =
+                                tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp))
+                                    .await
+                            {
+                                serve_connection(stream, app, stop).await;
+                            }
                         }
                     }
-                }
-                let acceptor = acceptor.clone();
-                let svc = hyper_util::service::TowerToHyperService::new(app.clone());
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let Ok(Ok(stream)) =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-                    else {
-                        return;
-                    };
-                    let builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let conn = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                        .into_owned();
-                    let _ = watcher.watch(conn).await;
                 });
             }
-            graceful.shutdown().await;
+            drop(listener);
+            // Every connection gives its slot back within the grace.
+            let _ = tokio::time::timeout(
+                STOP_GRACE + Duration::from_secs(1),
+                slots.acquire_many(MAX_CONNECTIONS as u32),
+            )
+            .await;
             Ok(())
         });
         Ok(Receiver {
             local_addr,
             path: path.to_owned(),
-            https: true,
+            https,
             shutdown,
             task,
         })
@@ -404,5 +462,57 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body.contains("not a PTP event"), "{body}");
         assert_eq!(*seen.lock().unwrap(), ["a"]);
+    }
+
+    /// Over [`MAX_CONNECTIONS`] a new connection is closed at once, others are served; `stop`
+    /// ends within the grace even with a request half sent.
+    #[tokio::test]
+    async fn connection_cap_and_bounded_stop() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (handler, mut events) = channel(4);
+        let r = Receiver::bind("127.0.0.1:0", handler).await.unwrap();
+        let addr = r.local_addr();
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+            // Half a request: the connection stays open, waiting for the rest.
+            c.write_all(b"POST /event HTTP/1.1\r\n").await.unwrap();
+            held.push(c);
+        }
+        // Let the receiver take them all.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut over = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(5), over.read(&mut buf))
+            .await
+            .expect("closed at once")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "closed without an answer");
+        // A slot freed: served again.
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let body = br#"{"specversion":"1.0","id":"b","source":"/sync/sync-status/sync-state","type":"event.sync.sync-status.synchronization-state-change","time":"2026-11-25T13:45:19Z","data":{"version":"1.0","values":[]}}"#;
+        c.write_all(
+            format!(
+                "POST /event HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        c.write_all(body).await.unwrap();
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 204"), "{:?}", &buf[..n]);
+        assert_eq!(events.recv().await.unwrap().id(), "b");
+        // Stop with 255 half-sent requests open: done within the grace.
+        let t0 = std::time::Instant::now();
+        r.stop().await.unwrap();
+        assert!(
+            t0.elapsed() < STOP_GRACE + Duration::from_secs(2),
+            "{:?}",
+            t0.elapsed()
+        );
     }
 }

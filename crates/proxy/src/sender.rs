@@ -279,6 +279,11 @@ impl Sender {
 
 /// A one-off `GET` on a fresh connection (`http`): the status and the body (at most 1 MiB).
 pub async fn get(url: &url::Url, timeout: Duration) -> Result<(StatusCode, Bytes), TransportError> {
+    if url.scheme() != "http" {
+        return Err(TransportError::BadUrl(format!(
+            "{url}: only http is supported here"
+        )));
+    }
     let mut s = Sender::new(url, None)?;
     tokio::time::timeout(timeout, s.exchange(Method::GET, Bytes::new()))
         .await
