@@ -524,3 +524,143 @@ async fn http2_rapid_reset_gets_goaway_and_others_are_served() {
     assert_eq!(resp.status(), 200);
     p.stop().await;
 }
+
+/// One raw HTTP/2 frame: length, type, flags, stream, payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    f.extend([kind, flags]);
+    f.extend(stream.to_be_bytes());
+    f.extend(payload);
+    f
+}
+
+/// Reads raw HTTP/2 frames until the connection ends; returns the GOAWAY error code, if one
+/// came.
+async fn read_goaway(mut r: tokio::net::tcp::OwnedReadHalf) -> Option<u32> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let mut goaway = None;
+    loop {
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => return goaway,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        while buf.len() >= 9 {
+            let len = u32::from_be_bytes([0, buf[0], buf[1], buf[2]]) as usize;
+            if buf.len() < 9 + len {
+                break;
+            }
+            if buf[3] == 0x7 && len >= 8 {
+                goaway = Some(u32::from_be_bytes(buf[13..17].try_into().unwrap()));
+            }
+            buf.drain(..9 + len);
+        }
+    }
+}
+
+/// CONTINUATION flood (CVE-2024-27316 class): a HEADERS frame without END_HEADERS followed by
+/// endless small CONTINUATION frames. The server must end the connection after a bounded amount
+/// instead of buffering forever, and keep serving others.
+#[tokio::test]
+async fn http2_continuation_flood_is_cut_off_and_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(dir.path(), ApiPolicy::default()).await;
+    let tcp = tokio::net::TcpStream::connect(p.api_addr).await.unwrap();
+    let (r, mut w) = tcp.into_split();
+    let reader = tokio::spawn(read_goaway(r));
+    w.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    w.write_all(&h2_frame(0x4, 0, 0, &[])).await.unwrap();
+    // HEADERS on stream 1: GET, http, / (HPACK static indexes), END_STREAM, no END_HEADERS.
+    w.write_all(&h2_frame(0x1, 0x1, 1, &[0x82, 0x86, 0x84]))
+        .await
+        .unwrap();
+    // Each CONTINUATION: one literal header `x-a: aaaaa` (not indexed), never END_HEADERS.
+    let cont = h2_frame(0x9, 0, 1, b"\x00\x03x-a\x05aaaaa");
+    let mut sent = 0usize;
+    let mut batch = Vec::new();
+    for _ in 0..100 {
+        batch.extend_from_slice(&cont);
+    }
+    while sent < 200_000 {
+        if w.write_all(&batch).await.is_err() {
+            break;
+        }
+        sent += 100;
+    }
+    let goaway = tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .expect("the server must end the connection")
+        .unwrap();
+    // Cut off long before 200,000 frames (2.2 MB of headers); with a GOAWAY saying why when
+    // the server got to send one.
+    assert!(sent < 200_000, "the server took {sent} CONTINUATION frames");
+    assert_eq!(goaway, Some(0xb), "GOAWAY ENHANCE_YOUR_CALM");
+    eprintln!(
+        "CONTINUATION flood: connection ended after at most {sent} frames, GOAWAY {goaway:?}"
+    );
+    assert_eq!(health_on_new_connection(&p).await, Some(200));
+    p.stop().await;
+}
+
+/// The resident memory of this process (the producer runs in it), in bytes.
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// PING and SETTINGS floods (CVE-2019-9512/9515 class) from a client that never reads the
+/// acknowledgements: the server applies back-pressure (it stops reading once its replies are
+/// not read) instead of queueing a reply per frame, its memory does not grow with the flood,
+/// and other clients are served.
+#[tokio::test]
+async fn http2_ping_and_settings_floods_are_held_back_not_buffered() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(dir.path(), ApiPolicy::default()).await;
+    for (name, frame) in [
+        ("PING", h2_frame(0x6, 0, 0, &[7; 8])),
+        ("SETTINGS", h2_frame(0x4, 0, 0, &[0, 3, 0, 0, 0, 100])),
+    ] {
+        let before = rss_bytes();
+        let tcp = tokio::net::TcpStream::connect(p.api_addr).await.unwrap();
+        let (_r, mut w) = tcp.into_split();
+        w.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .unwrap();
+        w.write_all(&h2_frame(0x4, 0, 0, &[])).await.unwrap();
+        let batch = frame.repeat(1000);
+        let mut sent = 0usize;
+        let held_back = loop {
+            match tokio::time::timeout(Duration::from_secs(2), w.write_all(&batch)).await {
+                Ok(Ok(())) => sent += 1000,
+                // Closed by the server: also fine.
+                Ok(Err(_)) => break true,
+                // The server stopped reading.
+                Err(_) => break true,
+            }
+            if sent >= 2_000_000 {
+                break false;
+            }
+        };
+        let grown = rss_bytes().saturating_sub(before);
+        eprintln!(
+            "{name} flood: held back after {sent} frames, memory +{} KiB",
+            grown / 1024
+        );
+        assert!(
+            held_back,
+            "{name}: the server read 2,000,000 frames without pushing back"
+        );
+        // Other tests share this process: a generous bound.
+        assert!(grown < 32 << 20, "{name}: memory grew by {grown} bytes");
+        assert_eq!(health_on_new_connection(&p).await, Some(200));
+    }
+    p.stop().await;
+}
