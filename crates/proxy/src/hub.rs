@@ -213,6 +213,8 @@ pub struct Hub {
     source: RwLock<Option<Arc<dyn StateSource>>>,
     max_total: AtomicUsize,
     max_per_host: AtomicUsize,
+    /// `--endpoint-allow`, checked again on every delivery connection.
+    endpoint_policy: Arc<crate::security::EndpointPolicy>,
 }
 
 /// The consumer host of an EndpointUri (`host:port`), the unit of the per-host limit.
@@ -227,7 +229,9 @@ fn host_key(url: &url::Url) -> String {
 impl Hub {
     /// A hub for `node` that keeps subscriptions in `store` (whose content was `loaded`).
     /// `uri_location_base` is the scheme, host and port put in front of
-    /// `/api/ocloudNotifications/v2/subscriptions/<id>`. Must be called inside a Tokio runtime.
+    /// `/api/ocloudNotifications/v2/subscriptions/<id>`. Every delivery connection, to loaded
+    /// subscriptions too, goes only where `endpoint_policy` allows at that time. Must be called
+    /// inside a Tokio runtime.
     pub fn new(
         node: &str,
         uri_location_base: &str,
@@ -235,6 +239,7 @@ impl Hub {
         loaded: Vec<SubscriptionInfo>,
         metrics: Arc<Metrics>,
         cfg: DeliveryConfig,
+        endpoint_policy: Arc<crate::security::EndpointPolicy>,
     ) -> Arc<Hub> {
         let hub = Arc::new(Hub {
             node: node.to_owned(),
@@ -247,6 +252,7 @@ impl Hub {
             source: RwLock::new(None),
             max_total: AtomicUsize::new(usize::MAX),
             max_per_host: AtomicUsize::new(usize::MAX),
+            endpoint_policy,
         });
         let mut restored = 0;
         for info in loaded {
@@ -526,7 +532,7 @@ impl Hub {
     }
 
     async fn initial_notification(&self, url: &url::Url, ev: CloudEvent) -> Result<(), HubError> {
-        let status = Sender::new(url, self.cfg.tls.as_ref())
+        let status = Sender::new(url, self.cfg.tls.as_ref(), Some(&self.endpoint_policy))
             .map_err(|e| HubError::BadRequest(e.to_string()))?
             .post(Bytes::from(ev.to_json()), self.cfg.initial_timeout)
             .await
@@ -767,8 +773,11 @@ fn parse_endpoint(endpoint: &str, https: bool) -> Result<url::Url, HubError> {
 }
 
 async fn deliver(hub: std::sync::Weak<Hub>, ep: Arc<Endpoint>) {
-    let tls = hub.upgrade().and_then(|h| h.cfg.tls.clone());
-    let mut sender = match Sender::new(&ep.url, tls.as_ref()) {
+    let (tls, policy) = match hub.upgrade() {
+        Some(h) => (h.cfg.tls.clone(), Some(h.endpoint_policy.clone())),
+        None => return,
+    };
+    let mut sender = match Sender::new(&ep.url, tls.as_ref(), policy.as_ref()) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(endpoint = %ep.uri, error = %e, "cannot deliver to this endpoint");

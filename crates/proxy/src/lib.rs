@@ -204,6 +204,7 @@ impl Producer {
             None => None,
         };
         let (store, loaded) = Store::open(&cfg.store_path).map_err(StartError::Store)?;
+        let endpoints = Arc::new(security::EndpointPolicy::new(policy.endpoint_allow.clone()));
         let hub = Hub::new(
             &cfg.node_name,
             &cfg.uri_location_base,
@@ -211,6 +212,7 @@ impl Producer {
             loaded,
             metrics.clone(),
             cfg.delivery.clone(),
+            endpoints.clone(),
         );
         hub.set_limits(policy.max_subscriptions, policy.max_subscriptions_per_host);
         let api = TcpListener::bind(cfg.api_addr)
@@ -224,7 +226,7 @@ impl Producer {
         let guard = api::Guard {
             auth,
             metrics: Some(metrics.clone()),
-            endpoints: Arc::new(security::EndpointPolicy::new(policy.endpoint_allow.clone())),
+            endpoints,
         };
         let app = api::service_with(hub.clone(), cfg.max_body_bytes, api_addr.port(), guard);
         tasks.push(tokio::spawn(serve_api(

@@ -293,6 +293,52 @@ impl EndpointPolicy {
         self.rules.is_empty()
     }
 
+    /// Whether a host name (lower case) is allowed by a host-name rule (then its addresses are
+    /// not checked).
+    pub fn allows_name(&self, host: &str) -> bool {
+        self.rules.iter().any(|r| match r {
+            AllowRule::Host(h) => h == host,
+            AllowRule::Suffix(s) => host.ends_with(s.as_str()),
+            AllowRule::Cidr(..) => false,
+        })
+    }
+
+    /// Whether an address is inside an allowed block.
+    pub fn allows_addr(&self, ip: IpAddr) -> bool {
+        self.rules.iter().any(|r| match r {
+            AllowRule::Cidr(n, l) => in_block(ip, *n, *l),
+            _ => false,
+        })
+    }
+
+    /// The addresses to connect to for delivery, checked again at connection time (a name
+    /// resolving elsewhere than when the subscription was created, DNS rebinding, or a policy
+    /// tightened since): for a name allowed by a host-name rule, all of `resolved`; otherwise
+    /// those inside an allowed block, an error when there is none.
+    pub fn connect_addrs(
+        &self,
+        host: &str,
+        resolved: Vec<std::net::SocketAddr>,
+    ) -> Result<Vec<std::net::SocketAddr>, String> {
+        if self.is_open() || self.allows_name(&host.to_ascii_lowercase()) {
+            return Ok(resolved);
+        }
+        let (ok, refused): (Vec<_>, Vec<_>) =
+            resolved.into_iter().partition(|a| self.allows_addr(a.ip()));
+        if ok.is_empty() {
+            let list: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
+            return Err(format!(
+                "{host} now resolves to {}, outside the endpoint policy (--endpoint-allow); not connecting",
+                if list.is_empty() {
+                    "no address".to_owned()
+                } else {
+                    list.join(", ")
+                }
+            ));
+        }
+        Ok(ok)
+    }
+
     /// Checks an EndpointUri: a host matching a host-name rule is allowed; otherwise the host
     /// (an address, or every address its name resolves to) must be inside an address block.
     /// The error names the policy.
@@ -315,12 +361,7 @@ impl EndpointPolicy {
             Some(url::Host::Ipv6(a)) => vec![IpAddr::V6(a)],
             Some(url::Host::Domain(d)) => {
                 let d = d.to_ascii_lowercase();
-                let by_name = self.rules.iter().any(|r| match r {
-                    AllowRule::Host(h) => *h == d,
-                    AllowRule::Suffix(s) => d.ends_with(s.as_str()),
-                    AllowRule::Cidr(..) => false,
-                });
-                if by_name {
+                if self.allows_name(&d) {
                     return Ok(());
                 }
                 let resolved = tokio::net::lookup_host((d.as_str(), port))
@@ -339,11 +380,7 @@ impl EndpointPolicy {
             None => return Err(refuse("no host".into())),
         };
         for ip in &addrs {
-            let ok = self.rules.iter().any(|r| match r {
-                AllowRule::Cidr(n, l) => in_block(*ip, *n, *l),
-                _ => false,
-            });
-            if !ok {
+            if !self.allows_addr(*ip) {
                 return Err(refuse(format!("address {ip} is in no allowed block")));
             }
         }
@@ -354,6 +391,41 @@ impl EndpointPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// At connection time: a name that now resolves (also) outside the blocks connects only to
+    /// the allowed addresses, or not at all; a name allowed by name, and an open policy, take
+    /// whatever it resolves to.
+    #[test]
+    fn delivery_connects_only_to_allowed_addresses() {
+        let a = |s: &str| -> std::net::SocketAddr { s.parse().unwrap() };
+        let p = EndpointPolicy::new(vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "consumer.ns.svc".parse().unwrap(),
+        ]);
+        assert_eq!(
+            p.connect_addrs(
+                "app.example",
+                vec![a("169.254.169.254:80"), a("127.0.0.5:80")]
+            ),
+            Ok(vec![a("127.0.0.5:80")])
+        );
+        let err = p
+            .connect_addrs("app.example", vec![a("169.254.169.254:80")])
+            .unwrap_err();
+        assert!(
+            err.contains("169.254.169.254") && err.contains("--endpoint-allow"),
+            "{err}"
+        );
+        assert!(p.connect_addrs("app.example", vec![]).is_err());
+        assert_eq!(
+            p.connect_addrs("Consumer.NS.svc", vec![a("169.254.169.254:80")]),
+            Ok(vec![a("169.254.169.254:80")])
+        );
+        assert_eq!(
+            EndpointPolicy::default().connect_addrs("x", vec![a("169.254.169.254:80")]),
+            Ok(vec![a("169.254.169.254:80")])
+        );
+    }
 
     #[test]
     fn rules_parse_and_match() {

@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 
+use crate::security::EndpointPolicy;
 use crate::tls::DeliveryTls;
 
 /// Why a POST got no HTTP answer.
@@ -91,6 +92,10 @@ type Live = (SendRequest<Full<Bytes>>, Pin<Box<Connection>>);
 /// connection the server closed meanwhile is noticed on the next exchange and replaced.
 pub struct Sender {
     authority: String,
+    /// The host of the URL (a name, or an address without brackets).
+    host: String,
+    /// Checked again on every connection (not when open).
+    policy: Option<Arc<EndpointPolicy>>,
     /// The request target (path and query), parsed once.
     target: Uri,
     /// Host, Content-Type and User-Agent, built once.
@@ -101,8 +106,13 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A sender for `url`: `http`, or `https` when `tls` is given.
-    pub fn new(url: &url::Url, tls: Option<&Arc<DeliveryTls>>) -> Result<Sender, TransportError> {
+    /// A sender for `url`: `http`, or `https` when `tls` is given. Every connection it makes
+    /// goes only to addresses `policy` allows at that time.
+    pub fn new(
+        url: &url::Url,
+        tls: Option<&Arc<DeliveryTls>>,
+        policy: Option<&Arc<EndpointPolicy>>,
+    ) -> Result<Sender, TransportError> {
         let host = url
             .host_str()
             .ok_or_else(|| TransportError::BadUrl(format!("{url}: no host")))?;
@@ -154,6 +164,13 @@ impl Sender {
             http::HeaderValue::from_static(concat!("ptp-events/", env!("CARGO_PKG_VERSION"))),
         );
         Ok(Sender {
+            host: url
+                .host_str()
+                .unwrap_or("")
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            policy: policy.filter(|p| !p.is_open()).cloned(),
             authority,
             target,
             headers,
@@ -257,9 +274,24 @@ impl Sender {
     }
 
     async fn connect(&self) -> Result<Live, TransportError> {
-        let stream = TcpStream::connect(self.authority.as_str())
-            .await
-            .map_err(|e| TransportError::Connect(e.to_string()))?;
+        let stream = match &self.policy {
+            None => TcpStream::connect(self.authority.as_str())
+                .await
+                .map_err(|e| TransportError::Connect(e.to_string()))?,
+            Some(policy) => {
+                let resolved: Vec<std::net::SocketAddr> =
+                    tokio::net::lookup_host(self.authority.as_str())
+                        .await
+                        .map_err(|e| TransportError::Connect(e.to_string()))?
+                        .collect();
+                let addrs = policy
+                    .connect_addrs(&self.host, resolved)
+                    .map_err(TransportError::Connect)?;
+                TcpStream::connect(addrs.as_slice())
+                    .await
+                    .map_err(|e| TransportError::Connect(e.to_string()))?
+            }
+        };
         let _ = stream.set_nodelay(true);
         let stream = match &self.tls {
             None => Stream::Plain(stream),
@@ -284,7 +316,7 @@ pub async fn get(url: &url::Url, timeout: Duration) -> Result<(StatusCode, Bytes
             "{url}: only http is supported here"
         )));
     }
-    let mut s = Sender::new(url, None)?;
+    let mut s = Sender::new(url, None, None)?;
     tokio::time::timeout(timeout, s.exchange(Method::GET, Bytes::new()))
         .await
         .map_err(|_| TransportError::Timeout(timeout))?

@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use oran_api::{EventTime, Resource};
 use proxy::security::AllowRule;
 use proxy::{ApiPolicy, Producer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -257,6 +258,49 @@ async fn endpoint_policy_refuses_endpoints_outside_the_allowed_blocks() {
     assert_problem(subscribe(&p2, &lock_state(), &c.url).await, 400).await;
     p.stop().await;
     p2.stop().await;
+}
+
+/// The policy is enforced on every delivery connection, not only at creation: subscriptions
+/// stored before a tighter policy get nothing (the producer does not even connect) and are
+/// removed after the failure budget; loosened again, delivery resumes.
+#[tokio::test]
+async fn a_tightened_policy_stops_delivery_to_stored_subscriptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let c = Consumer::start(Behaviour::Ok).await;
+    let p = start(&store, ApiPolicy::default()).await;
+    assert_eq!(subscribe(&p, &lock_state(), &c.url).await.status(), 201);
+    assert_eq!(c.count(), 1);
+    p.stop().await;
+
+    let tight = || ApiPolicy {
+        endpoint_allow: vec!["10.0.0.0/8".parse().unwrap()],
+        ..ApiPolicy::default()
+    };
+    let p = start(&store, tight()).await;
+    assert_eq!(p.hub.list().len(), 1, "loaded from the store");
+    p.hub.publish(
+        Resource::LockState,
+        lock_values("FREERUN", 1),
+        EventTime::now(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(c.count(), 1, "nothing delivered outside the policy");
+    // Still refused at every attempt: removed after the failure budget (3 in these tests).
+    for i in 0..3 {
+        p.hub.publish(
+            Resource::LockState,
+            lock_values("FREERUN", i),
+            EventTime::now(),
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !p.hub.list().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "not removed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.count(), 1);
+    p.stop().await;
 }
 
 #[tokio::test]

@@ -167,7 +167,7 @@ impl View {
 }
 
 async fn post(url: &url::Url, body: String) -> anyhow::Result<u16> {
-    let mut s = proxy::Sender::new(url, None)?;
+    let mut s = proxy::Sender::new(url, None, None)?;
     Ok(s.post(Bytes::from(body), Duration::from_secs(10))
         .await?
         .as_u16())
