@@ -33,6 +33,8 @@ pub struct Guard {
     pub endpoints: Arc<EndpointPolicy>,
     /// Where authentication decisions are counted (`None`: not counted).
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Requests per client (`max_requests_per_client`); `None`: no limit.
+    pub requests: Option<Arc<crate::budget::ClientBudgets>>,
 }
 
 /// The largest request body accepted by default.
@@ -131,6 +133,15 @@ pub fn service_with(hub: Arc<Hub>, max_body: usize, api_port: u16, guard: Guard)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub std::net::IpAddr);
 
+/// 429 problem+json with `Retry-After`: `wait` in whole seconds, rounded up.
+fn too_many(why: String, wait: std::time::Duration) -> Response {
+    let mut r = problem(StatusCode::TOO_MANY_REQUESTS, why);
+    let secs = wait.as_millis().div_ceil(1000).max(1);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs as u64));
+    r
+}
+
 /// Collapses repeated slashes, checks the bearer token, refuses HEAD, and turns every error
 /// answer into `application/problem+json`.
 async fn edge(State(guard): State<Guard>, mut req: Request, next: Next) -> Response {
@@ -154,19 +165,37 @@ async fn edge(State(guard): State<Guard>, mut req: Request, next: Next) -> Respo
     let exempt = instance
         .strip_prefix(API_BASE_PATH)
         .is_some_and(|rest| UNAUTHENTICATED.contains(&rest.trim_end_matches('/')));
+    let client = req.extensions().get::<ClientAddr>().map(|c| c.0);
+    // The request budget first: a flood costs no token check.
+    let limited = match (&guard.requests, client) {
+        (Some(budgets), Some(c)) if !exempt => budgets.charge(c),
+        _ => None,
+    };
+    if let (Some(m), Some(_)) = (&guard.metrics, limited) {
+        m.rate_limited.inc();
+    }
     let decision = match guard.auth.as_ref().filter(|_| !exempt) {
+        _ if let Some(wait) = limited => AuthDecision::TooManyRequests(
+            "this client sends more requests than --max-requests-per-client allows; retry later"
+                .into(),
+            wait,
+        ),
         Some(auth) => {
             auth.check(
                 req.headers()
                     .get(header::AUTHORIZATION)
                     .map(HeaderValue::as_bytes),
-                req.extensions().get::<ClientAddr>().map(|c| c.0),
+                client,
             )
             .await
         }
         None => AuthDecision::Allow,
     };
-    if let (Some(m), Some(_)) = (&guard.metrics, guard.auth.as_ref().filter(|_| !exempt)) {
+    if let (Some(m), Some(_), None) = (
+        &guard.metrics,
+        guard.auth.as_ref().filter(|_| !exempt),
+        limited,
+    ) {
         let result = match decision {
             AuthDecision::Allow => "allowed",
             AuthDecision::Unauthenticated(_) => "unauthenticated",
@@ -191,12 +220,7 @@ async fn edge(State(guard): State<Guard>, mut req: Request, next: Next) -> Respo
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         r
     } else if let AuthDecision::TooManyRequests(why, wait) = decision {
-        let mut r = problem(StatusCode::TOO_MANY_REQUESTS, why);
-        // Whole seconds, rounded up.
-        let secs = wait.as_millis().div_ceil(1000).max(1);
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs as u64));
-        r
+        too_many(why, wait)
     } else if req.method() == Method::HEAD {
         let mut r = problem(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod budget;
 mod hub;
 mod idle;
 pub mod ingest;
@@ -87,6 +88,10 @@ pub struct ApiPolicy {
     /// An API connection with no traffic either way for this long is closed (one that sends
     /// nothing at all is closed after `header_read_timeout`).
     pub idle_timeout: Duration,
+    /// Most requests per second from one client address (bursts up to that many); beyond, 429
+    /// with `Retry-After`. `health` and `openapi.json` are not counted. 0: no limit (the
+    /// default).
+    pub max_requests_per_client: u32,
 }
 
 /// Default of [`ApiPolicy::max_subscriptions`].
@@ -119,6 +124,7 @@ impl Default for ApiPolicy {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_requests_per_client: 0,
         }
     }
 }
@@ -227,6 +233,13 @@ impl Producer {
             auth,
             metrics: Some(metrics.clone()),
             endpoints,
+            requests: (policy.max_requests_per_client > 0).then(|| {
+                Arc::new(budget::ClientBudgets::new(
+                    policy.max_requests_per_client,
+                    Duration::from_secs(1),
+                    "request",
+                ))
+            }),
         };
         let app = api::service_with(hub.clone(), cfg.max_body_bytes, api_addr.port(), guard);
         tasks.push(tokio::spawn(serve_api(

@@ -36,6 +36,8 @@ pub struct Metrics {
     /// `cne_api_tokenreviews_total{result}`: TokenReviews sent to the Kubernetes API server
     /// (cache misses), by verdict: `allowed`, `refused`, `forbidden`, `unavailable`.
     pub token_reviews: IntCounterVec,
+    /// `cne_api_rate_limited_total`: requests answered 429 for `--max-requests-per-client`.
+    pub rate_limited: IntCounter,
     /// `cne_api_connections_open`: API connections open now.
     pub connections_open: IntGauge,
     /// `cne_api_connections_refused_total{reason}`: connections closed at once, over
@@ -138,6 +140,10 @@ impl Metrics {
             ),
             auth,
             token_reviews,
+            rate_limited: counter(
+                "cne_api_rate_limited_total",
+                "REST API requests answered 429 for --max-requests-per-client",
+            ),
             events_published,
             subscriptions,
             publishers,

@@ -52,9 +52,6 @@ pub const MAX_REVIEWS_IN_FLIGHT: usize = 64;
 pub const DEFAULT_REVIEWS_PER_CLIENT: u32 = 20;
 /// Default of [`TokenReviewConfig::review_window`].
 pub const DEFAULT_REVIEW_WINDOW: Duration = Duration::from_secs(10);
-/// Most client addresses whose review budget is tracked; beyond, those with a full budget are
-/// dropped, then all.
-const BUDGET_CAPACITY: usize = 10_000;
 
 /// How to reach the API server and whom to admit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,17 +159,6 @@ struct ReviewUser {
     groups: Vec<String>,
 }
 
-/// Whose budget a client address uses: IPv6 clients by /64 (one host usually holds a whole
-/// /64), IPv4 clients by address.
-fn budget_key(client: IpAddr) -> IpAddr {
-    match client {
-        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
-            u128::from(v6) & !((1u128 << 64) - 1),
-        )),
-        v4 => v4,
-    }
-}
-
 /// The cache key of a token: its SHA-256 (the token itself is not kept).
 fn token_key(token: &str) -> [u8; 32] {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
@@ -194,10 +180,8 @@ pub struct TokenReviewer {
     /// Reviews under way, by token.
     inflight: Mutex<HashMap<[u8; 32], Arc<tokio::sync::OnceCell<Verdict>>>>,
     in_flight: tokio::sync::Semaphore,
-    /// Review budget by client address: (reviews left, when last refilled).
-    budgets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
-    /// When a refused-for-budget request was last logged (logged at most every 10 s).
-    last_limit_log: Mutex<Option<Instant>>,
+    /// Reviews each client address may cause.
+    budgets: crate::budget::ClientBudgets,
     /// Reviews by verdict, when counted.
     outcomes: Option<prometheus::IntCounterVec>,
 }
@@ -277,6 +261,11 @@ impl TokenReviewer {
         client: reqwest::Client,
     ) -> TokenReviewer {
         TokenReviewer {
+            budgets: crate::budget::ClientBudgets::new(
+                cfg.reviews_per_client,
+                cfg.review_window,
+                "TokenReview",
+            ),
             http: Mutex::new((stamp, client)),
             url,
             cfg,
@@ -284,8 +273,6 @@ impl TokenReviewer {
             negative_cache: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             in_flight: tokio::sync::Semaphore::new(MAX_REVIEWS_IN_FLIGHT),
-            budgets: Mutex::new(HashMap::new()),
-            last_limit_log: Mutex::new(None),
             outcomes: None,
         }
     }
@@ -366,67 +353,6 @@ impl TokenReviewer {
         lookup(&self.cache).or_else(|| lookup(&self.negative_cache))
     }
 
-    /// Takes one review from `client`'s budget: `None` when there was one, else how long until
-    /// there is.
-    fn charge(&self, client: IpAddr) -> Option<Duration> {
-        let per_window = self.cfg.reviews_per_client;
-        if per_window == 0 {
-            return None;
-        }
-        let client = budget_key(client);
-        let capacity = f64::from(per_window);
-        let rate = capacity / self.cfg.review_window.as_secs_f64().max(1e-3);
-        let now = Instant::now();
-        let mut budgets = self.budgets.lock().expect("budget lock");
-        if budgets.len() >= BUDGET_CAPACITY && !budgets.contains_key(&client) {
-            budgets.retain(|_, (left, at)| {
-                *left + now.duration_since(*at).as_secs_f64() * rate < capacity
-            });
-            // Still full: the client charged longest ago goes (not every limited client).
-            if budgets.len() >= BUDGET_CAPACITY
-                && let Some(oldest) = budgets
-                    .iter()
-                    .min_by_key(|(_, (_, at))| *at)
-                    .map(|(k, _)| *k)
-            {
-                budgets.remove(&oldest);
-            }
-        }
-        let (left, at) = budgets.entry(client).or_insert((capacity, now));
-        *left = (*left + now.duration_since(*at).as_secs_f64() * rate).min(capacity);
-        *at = now;
-        if *left >= 1.0 {
-            *left -= 1.0;
-            return None;
-        }
-        let wait = Duration::from_secs_f64((1.0 - *left) / rate);
-        drop(budgets);
-        let mut last = self.last_limit_log.lock().expect("log lock");
-        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-            tracing::warn!(
-                %client,
-                per_window,
-                window_ms = self.cfg.review_window.as_millis() as u64,
-                "TokenReview budget of a client used up (new tokens refused with 429; logged at most every 10 s)"
-            );
-            *last = Some(now);
-        }
-        Some(wait)
-    }
-
-    /// Gives back a review charged to `client` that could not be sent to the API server.
-    fn refund(&self, client: IpAddr) {
-        let capacity = f64::from(self.cfg.reviews_per_client);
-        if let Some((left, _)) = self
-            .budgets
-            .lock()
-            .expect("budget lock")
-            .get_mut(&budget_key(client))
-        {
-            *left = (*left + 1.0).min(capacity);
-        }
-    }
-
     /// Caches a verdict: accepted and forbidden ones (which need a valid token) apart from
     /// refused ones, so that a flood of forged tokens cannot evict the valid ones.
     fn remember(&self, key: [u8; 32], verdict: &Verdict) {
@@ -455,12 +381,12 @@ impl TokenReviewer {
     async fn review_now(&self, token: &str, client: Option<IpAddr>) -> Result<Verdict, Duration> {
         let verdict = match self.in_flight.try_acquire() {
             Ok(_permit) => {
-                if let Some(wait) = client.and_then(|c| self.charge(c)) {
+                if let Some(wait) = client.and_then(|c| self.budgets.charge(c)) {
                     return Err(wait);
                 }
                 let v = self.ask(token).await;
                 if let (Verdict::Unavailable(_), Some(c)) = (&v, client) {
-                    self.refund(c);
+                    self.budgets.refund(c);
                 }
                 v
             }
@@ -659,73 +585,5 @@ mod tests {
         let down = token_key("down");
         r.remember(down, &Verdict::Unavailable("timeout".into()));
         assert_eq!(r.cached(&down), None);
-    }
-
-    /// Each client address has its own budget of reviews, refilled over the window.
-    #[test]
-    fn review_budget_per_client() {
-        let _ = crypto::ring::default_provider().install_default();
-        let r = reviewer(&[], &[], &[]);
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        for _ in 0..3 {
-            assert_eq!(r.charge(a), None);
-        }
-        // 3 per 30 s: the next review is 10 s away.
-        let wait = r.charge(a).expect("budget used up");
-        assert!(
-            wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
-            "{wait:?}"
-        );
-        assert!(r.charge(a).is_some());
-        assert_eq!(r.charge(b), None, "another client has its own budget");
-        // Refilled with time: 10 s later, one review more.
-        r.budgets.lock().unwrap().get_mut(&a).unwrap().1 -= Duration::from_secs(10);
-        assert_eq!(r.charge(a), None);
-        assert!(r.charge(a).is_some());
-        // 0: no limit.
-        let mut r = reviewer(&[], &[], &[]);
-        r.cfg.reviews_per_client = 0;
-        for _ in 0..1000 {
-            assert_eq!(r.charge(a), None);
-        }
-        // A review given back (the API server could not be asked) can be spent again.
-        let r = reviewer(&[], &[], &[]);
-        for _ in 0..3 {
-            assert_eq!(r.charge(a), None);
-        }
-        r.refund(a);
-        assert_eq!(r.charge(a), None);
-        assert!(r.charge(a).is_some());
-        // IPv6 clients share a budget per /64.
-        let v6a: IpAddr = "2001:db8:1:2::10".parse().unwrap();
-        let v6b: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
-        let v6c: IpAddr = "2001:db8:1:3::10".parse().unwrap();
-        for _ in 0..3 {
-            assert_eq!(r.charge(v6a), None);
-        }
-        assert!(r.charge(v6b).is_some(), "same /64");
-        assert_eq!(r.charge(v6c), None, "another /64");
-        // The table of clients stays bounded, and a full table drops the client charged longest
-        // ago, not every limited client.
-        let r = reviewer(&[], &[], &[]);
-        let n = BUDGET_CAPACITY as u32;
-        for i in 1..n {
-            assert_eq!(r.charge(IpAddr::from(i.to_be_bytes())), None);
-        }
-        for _ in 0..3 {
-            assert_eq!(r.charge(a), None);
-        }
-        for i in n..n + 100 {
-            assert_eq!(r.charge(IpAddr::from(i.to_be_bytes())), None);
-            assert!(r.budgets.lock().unwrap().len() <= BUDGET_CAPACITY);
-        }
-        assert!(r.charge(a).is_some(), "a limited client keeps its state");
-        assert!(
-            !r.budgets
-                .lock()
-                .unwrap()
-                .contains_key(&IpAddr::from(1u32.to_be_bytes()))
-        );
     }
 }

@@ -708,3 +708,48 @@ async fn http2_ping_and_settings_floods_are_held_back_not_buffered() {
     }
     p.stop().await;
 }
+
+/// `max_requests_per_client`: a client over its rate gets 429 with Retry-After, before any
+/// other work; health is not counted; another client has its own budget; it refills.
+#[tokio::test]
+async fn a_client_over_its_request_rate_gets_429_others_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(
+        dir.path(),
+        ApiPolicy {
+            max_requests_per_client: 5,
+            ..ApiPolicy::default()
+        },
+    )
+    .await;
+    let c = client();
+    let get = |path: &str| c.get(url(&p, path)).send();
+    for _ in 0..5 {
+        assert_eq!(get("/subscriptions").await.unwrap().status(), 200);
+    }
+    let resp = get("/subscriptions").await.unwrap();
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let detail = assert_problem(resp, 429).await;
+    assert!(detail.contains("--max-requests-per-client"), "{detail}");
+    // Every route counts (an unknown one too), but health does not.
+    assert_problem(get("/no-such-route").await.unwrap(), 429).await;
+    for _ in 0..20 {
+        assert_eq!(get("/health").await.unwrap().status(), 200);
+    }
+    // Another address (127.0.0.2) has its own budget.
+    let other = http()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let resp = other.get(url(&p, "/subscriptions")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // 5 per second: a second later the first client is served again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(get("/subscriptions").await.unwrap().status(), 200);
+    let metrics = p.hub.metrics().render();
+    assert!(
+        metrics.contains("cne_api_rate_limited_total 2"),
+        "{metrics}"
+    );
+    p.stop().await;
+}

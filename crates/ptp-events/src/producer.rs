@@ -153,6 +153,10 @@ pub struct ProxyArgs {
     /// limit.
     #[arg(long, default_value_t = proxy::tokenreview::DEFAULT_REVIEWS_PER_CLIENT)]
     pub auth_max_reviews_per_client: u32,
+    /// Most API requests per second from one client address (bursts up to that many);
+    /// beyond, 429 with Retry-After. /health and /openapi.json are not counted. 0: no limit.
+    #[arg(long, default_value_t = 0)]
+    pub max_requests_per_client: u32,
     /// Where subscriptions may send notifications (repeatable, or comma-separated): address
     /// blocks (`10.128.0.0/14`, `127.0.0.1`), host names (`consumer.ns.svc`) or name suffixes
     /// (`.svc.cluster.local`). Host names are resolved and every address must be in a block
@@ -334,6 +338,7 @@ impl ProxyArgs {
             max_connections: self.max_connections,
             max_connections_per_client: self.max_connections_per_client,
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            max_requests_per_client: self.max_requests_per_client,
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(proxy::tls::TlsFiles {
