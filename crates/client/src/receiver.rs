@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::net::{TcpListener, ToSocketAddrs};
@@ -103,11 +102,47 @@ pub fn router<H: EventHandler>(handler: H) -> Router {
 pub fn router_at<H: EventHandler>(path: &str, handler: H) -> Router {
     Router::new().route(
         path,
-        axum::routing::post(move |body: Bytes| {
+        axum::routing::post(move |body: axum::body::Body| {
             let handler = handler.clone();
-            async move { receive(&handler, &body).await }
+            async move {
+                // The whole body within BODY_TIMEOUT: a sender trickling it cannot hold the
+                // connection (the handler itself may take as long as it needs).
+                match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await
+                {
+                    Ok(Ok(bytes)) => receive(&handler, &bytes).await,
+                    Ok(Err(_)) => problem(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("the body is larger than {MAX_BODY} bytes, or was cut"),
+                    ),
+                    Err(_) => problem(
+                        StatusCode::REQUEST_TIMEOUT,
+                        format!("the body was not received within {BODY_TIMEOUT:?}"),
+                    ),
+                }
+            }
         }),
     )
+}
+
+/// Longest an event body may take to arrive.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest event body accepted (events are a few KiB).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// An `application/problem+json` answer.
+fn problem(status: StatusCode, detail: String) -> Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or(""),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn receive<H: EventHandler>(handler: &H, body: &[u8]) -> Response {
@@ -121,18 +156,7 @@ async fn receive<H: EventHandler>(handler: &H, body: &[u8]) -> Response {
         }
         Err(e) => {
             tracing::warn!(error = %e, "rejected an undecodable event body");
-            let problem = serde_json::json!({
-                "type": "about:blank",
-                "title": "Bad Request",
-                "status": 400,
-                "detail": format!("not a PTP event: {e}"),
-            });
-            (
-                StatusCode::BAD_REQUEST,
-                [(header::CONTENT_TYPE, "application/problem+json")],
-                problem.to_string(),
-            )
-                .into_response()
+            problem(StatusCode::BAD_REQUEST, format!("not a PTP event: {e}"))
         }
     }
 }
@@ -190,9 +214,13 @@ impl ReceiverTls {
 
 /// Most connections a receiver serves at once; beyond, a new connection is closed at once.
 pub const MAX_CONNECTIONS: usize = 256;
-/// Time a client has to finish the TLS handshake and to send a request's headers; a kept-alive
-/// connection idle for longer is closed (the producer reconnects).
+/// Most connections from one client address (a producer opens one per EndpointUri).
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 64;
+/// Time a client has to send a request's headers; a kept-alive connection idle for longer is
+/// closed (the producer reconnects).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time a client has to finish the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// On [`Receiver::stop`], time requests in flight get to finish.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -232,6 +260,43 @@ impl TlsSource {
             }
         }
         self.acceptor.clone()
+    }
+}
+
+/// Open connections by client address.
+type PerClient = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One connection of a client, counted while it lives.
+struct ClientShare {
+    map: PerClient,
+    client: std::net::IpAddr,
+}
+
+impl ClientShare {
+    /// Counts a connection of `client`, unless it has [`MAX_CONNECTIONS_PER_CLIENT`] already.
+    fn take(map: &PerClient, client: std::net::IpAddr) -> Option<ClientShare> {
+        let mut m = map.lock().expect("per-client lock");
+        let n = m.entry(client).or_default();
+        if *n >= MAX_CONNECTIONS_PER_CLIENT {
+            return None;
+        }
+        *n += 1;
+        Some(ClientShare {
+            map: map.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for ClientShare {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().expect("per-client lock");
+        if let Some(n) = m.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.client);
+            }
+        }
     }
 }
 
@@ -342,20 +407,31 @@ impl Receiver {
         let (shutdown, rx) = watch::channel(false);
         let task = tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+            let per_client: PerClient = Arc::default();
             let mut stop = rx.clone();
             loop {
                 let accepted = tokio::select! {
                     a = listener.accept() => a,
                     _ = stop.wait_for(|stop| *stop) => break,
                 };
-                let tcp = match accepted {
-                    Ok((tcp, _)) => tcp,
+                let (tcp, peer) = match accepted {
+                    Ok(a) => a,
                     Err(e) => {
                         // EMFILE and the like: do not spin.
                         tracing::warn!(error = %e, "receiver accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
+                };
+                let client = match peer.ip() {
+                    std::net::IpAddr::V6(v6) => v6
+                        .to_ipv4_mapped()
+                        .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+                    v4 => v4,
+                };
+                let Some(share) = ClientShare::take(&per_client, client) else {
+                    tracing::warn!(%client, max = MAX_CONNECTIONS_PER_CLIENT, "receiver connection refused: too many from this client");
+                    continue;
                 };
                 let Ok(permit) = slots.clone().try_acquire_owned() else {
                     tracing::warn!(
@@ -365,17 +441,24 @@ impl Receiver {
                     continue;
                 };
                 let acceptor = tls.as_mut().map(TlsSource::current);
-                let (app, stop) = (app.clone(), rx.clone());
+                let (app, mut stop) = (app.clone(), rx.clone());
                 tokio::spawn(async move {
-                    let _permit = permit;
+                    let _slot = (permit, share);
                     match acceptor {
                         None => serve_connection(tcp, app, stop).await,
                         Some(acceptor) => {
-                            // A handshake refused or not finished in time just ends.
-                            if let Ok(Ok(stream)) =
-                                tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp))
-                                    .await
-                            {
+                            // A handshake refused, not finished in time, or cut by stop just
+                            // ends.
+                            let handshake =
+                                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+                            let stopped = async {
+                                let _ = stop.wait_for(|s| *s).await;
+                            };
+                            let stream = tokio::select! {
+                                r = handshake => r.ok().and_then(Result::ok),
+                                () = stopped => None,
+                            };
+                            if let Some(stream) = stream {
                                 serve_connection(stream, app, stop).await;
                             }
                         }
@@ -464,49 +547,69 @@ mod tests {
         assert_eq!(*seen.lock().unwrap(), ["a"]);
     }
 
-    /// Over [`MAX_CONNECTIONS`] a new connection is closed at once, others are served; `stop`
-    /// ends within the grace even with a request half sent.
+    /// A connection from `ip` (a loopback address) to `addr`.
+    async fn connect_from(ip: &str, addr: SocketAddr) -> tokio::net::TcpStream {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+        sock.connect(addr).await.unwrap()
+    }
+
+    /// What the receiver answers on `c` (the first bytes), or `None` when it closes without.
+    async fn answer(c: &mut tokio::net::TcpStream, limit: Duration) -> Option<String> {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 64];
+        match tokio::time::timeout(limit, c.read(&mut buf))
+            .await
+            .expect("an answer or a close in time")
+        {
+            Ok(0) | Err(_) => None,
+            Ok(n) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+        }
+    }
+
+    /// Over [`MAX_CONNECTIONS_PER_CLIENT`] from one address a new connection is closed at once
+    /// while other addresses are served; a body that trickles gets 408 after [`BODY_TIMEOUT`];
+    /// `stop` ends within the grace even with requests half sent.
     #[tokio::test]
-    async fn connection_cap_and_bounded_stop() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn connection_limits_body_deadline_and_bounded_stop() {
+        use tokio::io::AsyncWriteExt;
         let (handler, mut events) = channel(4);
         let r = Receiver::bind("127.0.0.1:0", handler).await.unwrap();
         let addr = r.local_addr();
         let mut held = Vec::new();
-        for _ in 0..MAX_CONNECTIONS {
-            let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        for _ in 0..MAX_CONNECTIONS_PER_CLIENT {
+            let mut c = connect_from("127.0.0.1", addr).await;
             // Half a request: the connection stays open, waiting for the rest.
             c.write_all(b"POST /event HTTP/1.1\r\n").await.unwrap();
             held.push(c);
         }
         // Let the receiver take them all.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut over = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let mut buf = [0u8; 16];
-        let n = tokio::time::timeout(Duration::from_secs(5), over.read(&mut buf))
-            .await
-            .expect("closed at once")
-            .unwrap_or(0);
-        assert_eq!(n, 0, "closed without an answer");
-        // A slot freed: served again.
-        drop(held.pop());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut over = connect_from("127.0.0.1", addr).await;
+        assert_eq!(answer(&mut over, Duration::from_secs(5)).await, None);
+        // Another address is served.
         let body = br#"{"specversion":"1.0","id":"b","source":"/sync/sync-status/sync-state","type":"event.sync.sync-status.synchronization-state-change","time":"2026-11-25T13:45:19Z","data":{"version":"1.0","values":[]}}"#;
-        c.write_all(
-            format!(
-                "POST /event HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
+        let head = format!(
+            "POST /event HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut c = connect_from("127.0.0.2", addr).await;
+        c.write_all(head.as_bytes()).await.unwrap();
         c.write_all(body).await.unwrap();
-        let n = c.read(&mut buf).await.unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 204"), "{:?}", &buf[..n]);
+        let a = answer(&mut c, Duration::from_secs(5)).await.unwrap();
+        assert!(a.starts_with("HTTP/1.1 204"), "{a}");
         assert_eq!(events.recv().await.unwrap().id(), "b");
-        // Stop with 255 half-sent requests open: done within the grace.
+        // A body that stops half way: 408, and the connection is given back.
+        let mut slow = connect_from("127.0.0.3", addr).await;
+        slow.write_all(head.as_bytes()).await.unwrap();
+        slow.write_all(&body[..10]).await.unwrap();
+        let t0 = std::time::Instant::now();
+        let a = answer(&mut slow, BODY_TIMEOUT + Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(a.starts_with("HTTP/1.1 408"), "{a}");
+        assert!(t0.elapsed() >= BODY_TIMEOUT - Duration::from_millis(500));
+        // Stop with 64 half-sent requests open: done within the grace.
         let t0 = std::time::Instant::now();
         r.stop().await.unwrap();
         assert!(

@@ -174,22 +174,22 @@ async fn edge(State(guard): State<Guard>, mut req: Request, next: Next) -> Respo
     if let (Some(m), Some(_)) = (&guard.metrics, limited) {
         m.rate_limited.inc();
     }
-    let decision = match guard.auth.as_ref().filter(|_| !exempt) {
-        _ if let Some(wait) = limited => AuthDecision::TooManyRequests(
+    let decision = if let Some(wait) = limited {
+        AuthDecision::TooManyRequests(
             "this client sends more requests than --max-requests-per-client allows; retry later"
                 .into(),
             wait,
-        ),
-        Some(auth) => {
-            auth.check(
-                req.headers()
-                    .get(header::AUTHORIZATION)
-                    .map(HeaderValue::as_bytes),
-                client,
-            )
-            .await
-        }
-        None => AuthDecision::Allow,
+        )
+    } else if let Some(auth) = guard.auth.as_ref().filter(|_| !exempt) {
+        auth.check(
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes),
+            client,
+        )
+        .await
+    } else {
+        AuthDecision::Allow
     };
     if let (Some(m), Some(_), None) = (
         &guard.metrics,

@@ -1,5 +1,4 @@
-//! Per-client budgets: a token bucket per client address (IPv6 clients by /64), bounded in
-//! memory. Used for the TokenReviews a client may cause and for its requests.
+//! Per-client budgets: a token bucket per client address, bounded in memory. Used for the TokenReviews a client may cause and for its requests.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,16 +9,12 @@ use std::time::{Duration, Instant};
 /// charged longest ago.
 pub const TRACKED_CLIENTS: usize = 10_000;
 
-/// Whose budget a client address uses: IPv6 clients by /64 (one host usually holds a whole
-/// /64), IPv4 clients by address (IPv4-mapped IPv6 as IPv4).
+/// Whose budget a client address uses: its own (IPv4-mapped IPv6 as the IPv4 address). Not a
+/// wider IPv6 prefix: in a Kubernetes IPv6 or dual-stack cluster a node's pods share one /64,
+/// and a pod cannot use addresses of it other than its own.
 pub fn budget_key(client: IpAddr) -> IpAddr {
     match client {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(std::net::Ipv6Addr::from(
-                u128::from(v6) & !((1u128 << 64) - 1),
-            )),
-        },
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
         v4 => v4,
     }
 }
@@ -165,15 +160,15 @@ mod tests {
         r.refund(a);
         assert_eq!(r.charge(a), None);
         assert!(r.charge(a).is_some());
-        // IPv6 clients share a budget per /64; IPv4-mapped addresses count as IPv4.
+        // IPv6 clients by address (pods of a node share its /64); IPv4-mapped addresses count
+        // as IPv4.
         let v6a: IpAddr = "2001:db8:1:2::10".parse().unwrap();
-        let v6b: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
-        let v6c: IpAddr = "2001:db8:1:3::10".parse().unwrap();
+        let v6b: IpAddr = "2001:db8:1:2::11".parse().unwrap();
         for _ in 0..3 {
             assert_eq!(r.charge(v6a), None);
         }
-        assert!(r.charge(v6b).is_some(), "same /64");
-        assert_eq!(r.charge(v6c), None, "another /64");
+        assert!(r.charge(v6a).is_some());
+        assert_eq!(r.charge(v6b), None, "another pod of the same /64");
         assert!(
             r.charge("::ffff:10.0.0.1".parse().unwrap()).is_some(),
             "as 10.0.0.1"

@@ -88,10 +88,13 @@ pub struct ApiPolicy {
     /// An API connection with no traffic either way for this long is closed (one that sends
     /// nothing at all is closed after `header_read_timeout`).
     pub idle_timeout: Duration,
-    /// Most requests per second from one client address (bursts up to that many); beyond, 429
+    /// Most requests per `request_window` from one client address (bursts up to that many); beyond, 429
     /// with `Retry-After`. `health` and `openapi.json` are not counted. 0: no limit (the
     /// default).
     pub max_requests_per_client: u32,
+    /// The window of `max_requests_per_client` (1 s; the budget refills at that many per
+    /// window).
+    pub request_window: Duration,
 }
 
 /// Default of [`ApiPolicy::max_subscriptions`].
@@ -125,6 +128,7 @@ impl Default for ApiPolicy {
             max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_requests_per_client: 0,
+            request_window: Duration::from_secs(1),
         }
     }
 }
@@ -236,7 +240,7 @@ impl Producer {
             requests: (policy.max_requests_per_client > 0).then(|| {
                 Arc::new(budget::ClientBudgets::new(
                     policy.max_requests_per_client,
-                    Duration::from_secs(1),
+                    policy.request_window,
                     "request",
                 ))
             }),

@@ -384,8 +384,10 @@ impl TokenReviewer {
                 if let Some(wait) = client.and_then(|c| self.budgets.charge(c)) {
                     return Err(wait);
                 }
-                let v = self.ask(token).await;
-                if let (Verdict::Unavailable(_), Some(c)) = (&v, client) {
+                let (v, reached) = self.ask(token).await;
+                // Given back only when the API server did no work (an overloaded or throttling
+                // API server must not switch the budget off).
+                if let (false, Some(c)) = (reached, client) {
                     self.budgets.refund(c);
                 }
                 v
@@ -419,10 +421,12 @@ impl TokenReviewer {
         Ok(verdict)
     }
 
-    async fn ask(&self, token: &str) -> Verdict {
+    /// Asks the API server; also whether the review reached it (`false`: nothing was sent, or
+    /// the connection could not be made).
+    async fn ask(&self, token: &str) -> (Verdict, bool) {
         let own = match read_token(&self.cfg.token_file) {
             Ok(t) => t,
-            Err(e) => return Verdict::Unavailable(e),
+            Err(e) => return (Verdict::Unavailable(e), false),
         };
         let mut spec = json!({ "token": token });
         if !self.cfg.audiences.is_empty() {
@@ -448,27 +452,41 @@ impl TokenReviewer {
                 while let Some(next) = cause.source() {
                     cause = next;
                 }
-                return Verdict::Unavailable(format!("POST {}: {e}: {cause}", self.url));
+                // A timeout or a broken answer may have cost the API server the review.
+                let reached = !e.is_connect() && !e.is_builder();
+                return (
+                    Verdict::Unavailable(format!("POST {}: {e}: {cause}", self.url)),
+                    reached,
+                );
             }
         };
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Verdict::Unavailable(format!(
-                "POST {}: HTTP {status}: the API server refused the producer's own credentials \
-                 (its service account needs the ClusterRole system:auth-delegator)",
-                self.url
-            ));
+            return (
+                Verdict::Unavailable(format!(
+                    "POST {}: HTTP {status}: the API server refused the producer's own credentials \
+                     (its service account needs the ClusterRole system:auth-delegator)",
+                    self.url
+                )),
+                true,
+            );
         }
         if !status.is_success() {
-            return Verdict::Unavailable(format!("POST {}: HTTP {status}", self.url));
+            return (
+                Verdict::Unavailable(format!("POST {}: HTTP {status}", self.url)),
+                true,
+            );
         }
         let review: Review = match resp.json().await {
             Ok(r) => r,
             Err(e) => {
-                return Verdict::Unavailable(format!("POST {}: unreadable answer: {e}", self.url));
+                return (
+                    Verdict::Unavailable(format!("POST {}: unreadable answer: {e}", self.url)),
+                    true,
+                );
             }
         };
-        self.decide(review.status)
+        (self.decide(review.status), true)
     }
 
     fn decide(&self, st: ReviewStatus) -> Verdict {

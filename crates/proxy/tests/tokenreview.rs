@@ -438,3 +438,28 @@ async fn an_outage_costs_no_review_budget() {
         assert_problem(resp, 503).await;
     }
 }
+
+/// An API server that received the review but answered an error (throttling 429 here) cost it
+/// work: the review stays charged, so a client cycling tokens cannot keep an overloaded API
+/// server busy.
+#[tokio::test]
+async fn reviews_the_api_server_answered_stay_charged() {
+    let kube_ca = ca("kube CA");
+    let api = api_server(&kube_ca, "producer-sa-token").await;
+    api.state.lock().unwrap().throttle = true;
+    let s = setup(&kube_ca, "producer-sa-token");
+    let mut cfg = review_config(&s, &api.url());
+    cfg.reviews_per_client = 2;
+    cfg.review_window = Duration::from_secs(3600);
+    let p = start(&s, cfg, None).await;
+    for i in 0..2 {
+        let resp = get(&p, "/subscriptions", Some(&format!("token-{i}"))).await;
+        assert_problem(resp, 503).await;
+    }
+    for i in 2..10 {
+        let resp = get(&p, "/subscriptions", Some(&format!("token-{i}"))).await;
+        assert_problem(resp, 429).await;
+    }
+    assert_eq!(api.reviews(), 2);
+    api.task.abort();
+}

@@ -339,6 +339,7 @@ impl ProxyArgs {
             max_connections_per_client: self.max_connections_per_client,
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             max_requests_per_client: self.max_requests_per_client,
+            request_window: Duration::from_secs(1),
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(proxy::tls::TlsFiles {

@@ -55,6 +55,9 @@ pub struct ApiState {
     pub caller_token: String,
     /// When set, the caller is refused with 403 (no system:auth-delegator binding).
     pub forbid_caller: bool,
+    /// When set, every review is received (recorded) and answered 429, as API Priority and
+    /// Fairness does when the API server is overloaded.
+    pub throttle: bool,
     pub tokens: HashMap<String, Identity>,
     /// Every review request body received.
     pub requests: Vec<Value>,
@@ -122,6 +125,16 @@ pub async fn tokenreviews(
         );
     }
     st.requests.push(review.clone());
+    if st.throttle {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(status_object(
+                429,
+                "TooManyRequests",
+                "Too many requests, please try again later.",
+            )),
+        );
+    }
     let token = review["spec"]["token"].as_str().unwrap();
     let wanted: Vec<String> = match review["spec"]["audiences"].as_array() {
         Some(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
