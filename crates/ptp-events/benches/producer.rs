@@ -1,6 +1,6 @@
 //! Producer benchmark (not a test): delivery latency, isolation, creation rate and memory.
 //!
-//! `cargo bench -p ptp-events --bench producer -- [latency|isolation|create|memory|all]`
+//! `cargo bench -p ptp-events --bench producer -- [latency|latency-tls|isolation|create|memory|all]`
 //!
 //! Latency is measured from the publication of an event into the producer's event source
 //! (`Hub::publish`) to the moment the consumer's handler has read the whole POST body, over every
@@ -18,6 +18,9 @@ use std::io::Write;
 
 use proxy::{DeliveryConfig, Ingest, IngestConfig, Producer, ProducerConfig};
 use ptp_state::EngineConfig;
+
+#[path = "../../proxy/tests/common/pki.rs"]
+mod pki;
 
 type Log = Arc<Mutex<Vec<(Instant, Bytes)>>>;
 
@@ -41,7 +44,13 @@ impl Consumers {
     /// hyper server (HTTP/1.1 keep-alive), so that the consumers' own cost weighs little in the
     /// measurement.
     fn start(&self, delay: Duration) -> (String, Log) {
+        self.start_with(delay, None)
+    }
+
+    /// As [`Consumers::start`], over TLS with `tls` when given (an `https` EndpointUri).
+    fn start_with(&self, delay: Duration, tls: Option<tokio_rustls::TlsAcceptor>) -> (String, Log) {
         let log: Log = Arc::default();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = self
             .rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -55,6 +64,7 @@ impl Consumers {
                 };
                 let _ = stream.set_nodelay(true);
                 let l = l.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(
                         move |req: hyper::Request<hyper::body::Incoming>| {
@@ -76,13 +86,25 @@ impl Consumers {
                             }
                         },
                     );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                .await;
+                        }
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let _ = http
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                    .await;
+                            }
+                        }
+                    }
                 });
             }
         });
-        (format!("http://{addr}/event"), log)
+        (format!("{scheme}://{addr}/event"), log)
     }
 }
 
@@ -105,6 +127,41 @@ fn config(dir: &std::path::Path) -> ProducerConfig {
         delivery: DeliveryConfig::default(),
         max_body_bytes: proxy::api::DEFAULT_MAX_BODY,
     }
+}
+
+/// TLS for the benchmark's consumers: an acceptor with a certificate for 127.0.0.1, and the
+/// producer's delivery TLS trusting its CA (written under `dir`).
+fn consumer_tls(
+    dir: &std::path::Path,
+) -> (tokio_rustls::TlsAcceptor, Arc<proxy::tls::DeliveryTls>) {
+    use tokio_rustls::rustls;
+    let ca = pki::ca("bench consumer CA");
+    let leaf = pki::leaf(&ca, "bench consumer", true);
+    let ca_file = dir.join("consumer-ca.crt");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(
+        rustls::pki_types::pem::PemObject::from_pem_slice(leaf.key_pem.as_bytes())
+            .map(|k: rustls::pki_types::PrivatePkcs8KeyDer| k.secret_pkcs8_der().to_vec())
+            .unwrap(),
+    )
+    .unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der.clone()], key)
+    .unwrap();
+    let delivery = proxy::tls::DeliveryTls::open(proxy::tls::DeliveryTlsFiles {
+        ca: ca_file,
+        client_identity: None,
+    })
+    .unwrap();
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+        Arc::new(delivery),
+    )
 }
 
 fn subscribe(
@@ -146,11 +203,14 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
-        let dir = tempfile::tempdir().unwrap();
+        Rig::with_delivery(DeliveryConfig::default(), tempfile::tempdir().unwrap())
+    }
+
+    fn with_delivery(delivery: DeliveryConfig, dir: tempfile::TempDir) -> Rig {
         let rt = producer_rt();
-        let producer = rt
-            .block_on(Producer::start(config(&dir.path().join("store"))))
-            .unwrap();
+        let mut cfg = config(&dir.path().join("store"));
+        cfg.delivery = delivery;
+        let producer = rt.block_on(Producer::start(cfg)).unwrap();
         let socket = dir.path().join("events.sock");
         let mut cfg = IngestConfig::new(EngineConfig::new("node1"));
         cfg.socket = Some(socket.clone());
@@ -227,12 +287,30 @@ fn run_flips(rig: &mut Rig, healthy: &[Log], flips: usize, rate: f64) -> Vec<f64
 }
 
 fn latency(subscribers: usize, flips: usize, rate: f64) {
-    let mut rig = Rig::new();
+    latency_with(subscribers, flips, rate, false)
+}
+
+/// Latency with `subscribers` consumers, over TLS (`https` EndpointUris) when `tls`.
+fn latency_with(subscribers: usize, flips: usize, rate: f64, tls: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let (acceptor, delivery) = if tls {
+        let (a, d) = consumer_tls(dir.path());
+        (
+            Some(a),
+            DeliveryConfig {
+                tls: Some(d),
+                ..DeliveryConfig::default()
+            },
+        )
+    } else {
+        (None, DeliveryConfig::default())
+    };
+    let mut rig = Rig::with_delivery(delivery, dir);
     let consumers = Consumers::new();
     let client = http_client();
     let mut logs = Vec::new();
     for _ in 0..subscribers {
-        let (url, log) = consumers.start(Duration::ZERO);
+        let (url, log) = consumers.start_with(Duration::ZERO, acceptor.clone());
         subscribe(&rig.rt, rig.producer.api_addr, &url, &client);
         logs.push(log);
     }
@@ -247,7 +325,8 @@ fn latency(subscribers: usize, flips: usize, rate: f64) {
     let cpu = cpu_seconds() - cpu0;
     let prod = thread_cpu_seconds("bench-producer") - prod0;
     println!(
-        "latency subscribers={subscribers:<5} flips={flips} rate={rate}/s  p50={:.3} ms  p99={:.3} ms  max={:.3} ms  (n={}, CPU per flip: producer {:.2} ms, whole process incl. consumers {:.2} ms)",
+        "latency{} subscribers={subscribers:<5} flips={flips} rate={rate}/s  p50={:.3} ms  p99={:.3} ms  max={:.3} ms  (n={}, CPU per flip: producer {:.2} ms, whole process incl. consumers {:.2} ms)",
+        if tls { "-tls" } else { "" },
         percentile(&lat, 50.0),
         percentile(&lat, 99.0),
         lat.last().copied().unwrap_or(f64::NAN),
@@ -515,6 +594,12 @@ fn main() {
     }
     if all || what == "latency" || what == "latency1000" {
         latency(1000, 200, 20.0);
+    }
+    if all || what == "latency-tls" || what == "latency-tls1" {
+        latency_with(1, 200, 20.0, true);
+    }
+    if all || what == "latency-tls" || what == "latency-tls100" {
+        latency_with(100, 200, 20.0, true);
     }
     if all || what == "isolation" {
         isolation();
