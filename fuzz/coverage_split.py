@@ -2,7 +2,17 @@
 """Where did a fuzz target's coverage grow? Compares the edges covered by the corpus inputs older
 than a time with those covered by the whole corpus, by source crate.
 
-    fuzz/coverage_split.py <target> <since: unix seconds or YYYY-MM-DDTHH:MM:SS (UTC)>
+    fuzz/coverage_split.py <target> <since> [<until>]
+
+(times as unix seconds or YYYY-MM-DDTHH:MM:SS, UTC; with <until>, inputs written after it are
+left out of "after", so one run of several can be looked at.) <since> may instead be a
+directory: a snapshot of the corpus taken earlier (`cp -al fuzz/corpus/<target> /tmp/snap`, hard
+links, so that inputs libFuzzer deletes later stay in it); "before" is then the snapshot's
+coverage.
+
+Give the start time of a run: the inputs loaded at its start are never deleted, but inputs
+created during the run and later reduced are replaced (the larger file deleted), so a time
+inside a run understates "before" and overstates the gain.
 
 Runs the built target (fuzz/target/x86_64-unknown-linux-gnu/release/<target>, from
 `cargo fuzz build -O <target>`) twice with `-runs=0 -print_coverage=1` (needs llvm-symbolizer on
@@ -51,21 +61,34 @@ def covered(binary, corpus):
     return by_func
 
 
+def epoch(t):
+    if t.replace(".", "").isdigit():
+        return float(t)
+    return datetime.datetime.fromisoformat(t).replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def covered_by(binary, files):
+    with tempfile.TemporaryDirectory() as d:
+        for f in files:
+            os.link(f, Path(d) / f.name)
+        return covered(binary, d)
+
+
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     target, since = sys.argv[1], sys.argv[2]
-    t = float(since) if since.replace(".", "").isdigit() else datetime.datetime.fromisoformat(
-        since).replace(tzinfo=datetime.timezone.utc).timestamp()
+    until = epoch(sys.argv[3]) if len(sys.argv) == 4 else float("inf")
     binary = FUZZ / "target/x86_64-unknown-linux-gnu/release" / target
     corpus = FUZZ / "corpus" / target
-    files = [f for f in corpus.iterdir() if f.is_file()]
-    old = [f for f in files if f.stat().st_mtime < t]
-    with tempfile.TemporaryDirectory() as d:
-        for f in old:
-            os.link(f, Path(d) / f.name)
-        before = covered(binary, d)
-    after = covered(binary, corpus)
+    files = [f for f in corpus.iterdir() if f.is_file() and f.stat().st_mtime < until]
+    if Path(since).is_dir():
+        old = [f for f in Path(since).iterdir() if f.is_file()]
+    else:
+        t = epoch(since)
+        old = [f for f in files if f.stat().st_mtime < t]
+    before = covered_by(binary, old)
+    after = covered_by(binary, files)
     sums = defaultdict(lambda: [0, 0])
     for key, edges in after.items():
         c = crate_of(key[1])
