@@ -3,7 +3,8 @@
 #   fuzz/campaign.sh <target> [quiet_seconds] [max_seconds]
 # The run ends when the edge coverage ("cov:") has not grown for quiet_seconds (default 600),
 # or at max_seconds (default 1800). The corpus is fuzz/corpus/<target> (seeded from
-# fuzz/seeds/<target>, kept between runs); the log is fuzz/logs/<target>.log. A one-line summary
+# fuzz/seeds/<target>, kept between runs); fuzz/dicts/<target>.dict, when present, is given to
+# libFuzzer as a dictionary; the log is fuzz/logs/<target>.log. A one-line summary
 # is printed at the end: executions, coverage, when coverage last grew, when the last new corpus
 # input ("NEW": new features, which also counts new hit counts of known edges) was found.
 set -uo pipefail
@@ -16,8 +17,10 @@ if [ -d "seeds/$target" ]; then cp -n "seeds/$target"/* "corpus/$target/" 2>/dev
 log="logs/$target.log"
 RUSTC_BOOTSTRAP=1 cargo fuzz build -O "$target" >/dev/null 2>&1 || { echo "$target: build failed"; exit 1; }
 start=$(date +%s)
+dict=()
+if [ -f "dicts/$target.dict" ]; then dict=("-dict=dicts/$target.dict"); fi
 RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$target" "corpus/$target" -- \
-    -max_total_time="$max" -print_final_stats=1 >"$log" 2>&1 &
+    -max_total_time="$max" -print_final_stats=1 "${dict[@]}" >"$log" 2>&1 &
 pid=$!
 cov_of() { grep -o 'cov: [0-9]*' "$log" | tail -n 1 | awk '{print $2}'; }
 new_of() { grep -c -P '\tNEW ' "$log"; }
