@@ -13,22 +13,17 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Seen, free_port, http_client, is_placeholder, proxy_command, recorder, subscribe_when_up,
+    Kill, Seen, free_port, http_client, is_placeholder, proxy_command, recorder, subscribe_when_up,
+    write_exec,
 };
 
 const NODE: &str = "node1";
 const IN_RANGE: i64 = 5;
 const OUT_OF_RANGE: i64 = 1_000_000;
-
-fn write_exec(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
 
 /// A stand-in ptp4l: SLAVE, then an `s2` offset every 100 ms, read from `offset_file`.
 fn fake_ptp4l(offset_file: &Path) -> String {
@@ -50,15 +45,6 @@ fn set_offset(file: &Path, n: i64) {
     let tmp = file.with_extension("tmp");
     std::fs::write(&tmp, n.to_string()).unwrap();
     std::fs::rename(tmp, file).unwrap();
-}
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn stop(mut c: Kill, signal: &str) {
