@@ -6,7 +6,8 @@ use oran_api::CloudEvent;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(ev) = CloudEvent::from_json(data) {
-        let again = CloudEvent::from_json(ev.to_json().as_bytes()).expect("re-encoded event decodes");
+        let again =
+            CloudEvent::from_json(ev.to_json().as_bytes()).expect("re-encoded event decodes");
         assert_eq!(again.to_json(), ev.to_json());
     }
 });

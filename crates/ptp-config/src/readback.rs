@@ -55,7 +55,7 @@ pub fn parse_rendered_config(config_name: &str, path: &Path, text: &str) -> Opti
         let rest = first.split_once("profile:")?.1.trim_start();
         let name: String = rest
             .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
             .collect();
         (!name.is_empty()).then_some(name)
     });

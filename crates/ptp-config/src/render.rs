@@ -217,11 +217,13 @@ pub fn validate(profiles: &[PtpProfile]) -> Result<(), ConfigError> {
             Some(n) => {
                 if !n
                     .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                 {
                     err(
                         "name",
-                        format!("{n:?} has characters other than letters, digits, '_' and '-'"),
+                        format!(
+                            "{n:?} has characters other than ASCII letters, digits, '_' and '-'"
+                        ),
                         "the sidecar reads it with `profile: \\s*([\\w-_]+)`; rename it".into(),
                     );
                 }

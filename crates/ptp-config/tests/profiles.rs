@@ -1,8 +1,8 @@
 //! Both input forms, validation errors and byte-exact rendering.
 
 use ptp_config::{
-    ConfigError, InputForm, NodeSelector, ProcessKind, RenderOptions, parse_profiles, plan,
-    read_rendered_configs,
+    ConfigError, InputForm, NodeSelector, ProcessKind, RenderOptions, parse_profiles,
+    parse_rendered_config, plan, read_rendered_configs,
 };
 
 /// The ordinary-clock example of the OpenShift docs, as a PtpConfig resource, plus a second
@@ -246,6 +246,12 @@ fn invalid_profiles_name_the_field_and_the_fix() {
             "profile \"a b\": name:",
         ),
         (
+            // Found by the `profile_typed` fuzz target: the Go sidecar reads the name with
+            // `profile: \s*([\w-_]+)`, whose `\w` is ASCII only, and would publish "caf".
+            r#"[{"name":"café","interface":"eth0"}]"#,
+            "profile \"café\": name: \"café\" has characters other than ASCII letters",
+        ),
+        (
             r#"[{"name":"p","interface":"eth0","ptp4lConf":"[global\nx 1"}]"#,
             "ptp4lConf: line 1: section header \"[global\" has no closing ']'; fix: write it as \"[global]\"",
         ),
@@ -364,4 +370,28 @@ fn rendered_configs_read_back_with_profile_and_interfaces() {
     assert_eq!(back[0].path, dir.path().join("ptp4l.0.config"));
     let info = back[2].profile_info(ptp_state::Thresholds::default());
     assert_eq!((info.name.as_str(), info.interfaces.len()), ("slave", 1));
+}
+
+/// The read-back of a rendered config takes the name as the Go sidecar's
+/// `profile: \s*([\w-_]+)` does, with an ASCII `\w`: a producer running as a sidecar to the Go
+/// daemon labels events and metrics exactly as the Go sidecar would.
+#[test]
+fn rendered_config_names_are_read_back_as_the_go_sidecar_reads_them() {
+    let path = std::path::Path::new("/var/run/ptp4l.0.config");
+    let read = |first: &str| {
+        parse_rendered_config(
+            "ptp4l.0.config",
+            path,
+            &format!("{first}\n[global]\n[ens1f0]"),
+        )
+        .and_then(|c| c.profile)
+    };
+    assert_eq!(
+        read("#profile: bc-profile_1").as_deref(),
+        Some("bc-profile_1")
+    );
+    assert_eq!(read("#profile:   tgm").as_deref(), Some("tgm"));
+    assert_eq!(read("#profile: café").as_deref(), Some("caf"));
+    assert_eq!(read("#profile: é"), None);
+    assert_eq!(read("[global]"), None);
 }
