@@ -342,7 +342,11 @@ async fn slow_header_clients_are_disconnected_and_others_are_served() {
 /// `GET /health` over a fresh connection: the status, or `None` when the connection is closed
 /// without an answer.
 async fn health_on_new_connection(p: &Producer) -> Option<u16> {
-    let mut s = tokio::net::TcpStream::connect(p.api_addr).await.unwrap();
+    health_at(p.api_addr).await
+}
+
+async fn health_at(api: std::net::SocketAddr) -> Option<u16> {
+    let mut s = tokio::net::TcpStream::connect(api).await.unwrap();
     let req = format!("GET {BASE}/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     if s.write_all(req.as_bytes()).await.is_err() {
         return None;
@@ -602,13 +606,14 @@ async fn read_goaway(mut r: tokio::net::tcp::OwnedReadHalf) -> Option<u32> {
     }
 }
 
-/// CONTINUATION flood (CVE-2024-27316 class): a HEADERS frame without END_HEADERS followed by
-/// endless small CONTINUATION frames. The server must end the connection after a bounded amount
-/// instead of buffering forever, and keep serving others.
-#[tokio::test]
-async fn http2_continuation_flood_is_cut_off_and_others_are_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = start(dir.path(), ApiPolicy::default()).await;
+/// A raw h2c connection after the preface and an empty SETTINGS: the write half, and a task
+/// reading frames until the connection ends (see [`read_goaway`]).
+async fn raw_h2(
+    p: &Producer,
+) -> (
+    tokio::task::JoinHandle<Option<u32>>,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
     let tcp = tokio::net::TcpStream::connect(p.api_addr).await.unwrap();
     let (r, mut w) = tcp.into_split();
     let reader = tokio::spawn(read_goaway(r));
@@ -616,6 +621,17 @@ async fn http2_continuation_flood_is_cut_off_and_others_are_served() {
         .await
         .unwrap();
     w.write_all(&h2_frame(0x4, 0, 0, &[])).await.unwrap();
+    (reader, w)
+}
+
+/// CONTINUATION flood (CVE-2024-27316 class): a HEADERS frame without END_HEADERS followed by
+/// endless small CONTINUATION frames. The server must end the connection after a bounded amount
+/// instead of buffering forever, and keep serving others.
+#[tokio::test]
+async fn http2_continuation_flood_is_cut_off_and_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(dir.path(), ApiPolicy::default()).await;
+    let (reader, mut w) = raw_h2(&p).await;
     // HEADERS on stream 1: GET, http, / (HPACK static indexes), END_STREAM, no END_HEADERS.
     w.write_all(&h2_frame(0x1, 0x1, 1, &[0x82, 0x86, 0x84]))
         .await
@@ -704,6 +720,96 @@ async fn http2_ping_and_settings_floods_are_held_back_not_buffered() {
         );
         // Other tests share this process: a generous bound.
         assert!(grown < 32 << 20, "{name}: memory grew by {grown} bytes");
+        assert_eq!(health_on_new_connection(&p).await, Some(200));
+    }
+    p.stop().await;
+}
+
+/// Floods of frames that cost the sender nothing and queue no reply (CVE-2019-9518 "empty
+/// frames" class, and the WINDOW_UPDATE and PRIORITY variants): one h2c connection sends a
+/// million of them (9-14 MB). The server must not grow with the flood, and other clients must be
+/// answered while it runs and after it.
+#[tokio::test]
+async fn http2_empty_data_window_update_and_priority_floods_cost_no_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(dir.path(), ApiPolicy::default()).await;
+    // HEADERS on stream 1: POST, http, the subscriptions path, END_HEADERS only (the body
+    // never ends). HPACK: :method POST (index 3), :scheme http (6), :path literal.
+    let path = format!("{BASE}/subscriptions");
+    let mut headers = vec![0x83, 0x86, 0x04, path.len() as u8];
+    headers.extend(path.as_bytes());
+    let floods: [(&str, Vec<u8>, Vec<u8>); 3] = [
+        (
+            "empty DATA",
+            h2_frame(0x1, 0x4, 1, &headers),
+            h2_frame(0x0, 0, 1, &[]),
+        ),
+        (
+            "WINDOW_UPDATE",
+            Vec::new(),
+            h2_frame(0x8, 0, 0, &1u32.to_be_bytes()),
+        ),
+        // PRIORITY for idle stream 3, depending on stream 0, weight 16.
+        (
+            "PRIORITY",
+            Vec::new(),
+            h2_frame(0x2, 0, 3, &[0, 0, 0, 0, 15]),
+        ),
+    ];
+    for (name, opening, frame) in floods {
+        let before = rss_bytes();
+        let (reader, mut w) = raw_h2(&p).await;
+        w.write_all(&opening).await.unwrap();
+        // Another client asks for /health on a new connection every 100 ms while the flood runs.
+        let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
+        let prober = {
+            let api = p.api_addr;
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while !*done_rx.borrow() {
+                    answers.push(health_at(api).await);
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(100), done_rx.changed()).await;
+                }
+                answers
+            })
+        };
+        let batch = frame.repeat(10_000);
+        let mut sent = 0usize;
+        let mut ended = false;
+        while sent < 1_000_000 {
+            match tokio::time::timeout(Duration::from_secs(5), w.write_all(&batch)).await {
+                Ok(Ok(())) => sent += 10_000,
+                Ok(Err(_)) => {
+                    ended = true;
+                    break;
+                }
+                // The server stopped reading: back-pressure, also fine.
+                Err(_) => break,
+            }
+        }
+        done_tx.send(true).unwrap();
+        let answers = prober.await.unwrap();
+        let grown = rss_bytes().saturating_sub(before);
+        drop(w);
+        let goaway = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        eprintln!(
+            "{name} flood: {sent} frames taken, connection ended early: {ended}, GOAWAY \
+             {goaway:?}, memory +{} KiB, {} health checks meanwhile: {answers:?}",
+            grown / 1024,
+            answers.len()
+        );
+        assert!(!answers.is_empty());
+        assert!(
+            answers.iter().all(|a| *a == Some(200)),
+            "{name}: other clients not served during the flood: {answers:?}"
+        );
+        // Other tests share this process: a generous bound, far below the 9-14 MB sent.
+        assert!(grown < 8 << 20, "{name}: memory grew by {grown} bytes");
         assert_eq!(health_on_new_connection(&p).await, Some(200));
     }
     p.stop().await;
