@@ -6,13 +6,6 @@ use std::process::Command;
 
 use common::*;
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 /// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
 struct Tmpfs {
     dir: tempfile::TempDir,
@@ -38,14 +31,10 @@ impl Drop for Tmpfs {
 
 #[tokio::test]
 async fn a_full_disk_fails_creation_cleanly_and_service_resumes() {
-    if !is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root; this test must run there"
-        );
-        eprintln!(
-            "SKIPPED a_full_disk_fails_creation_cleanly_and_service_resumes: needs root to mount a tmpfs"
-        );
+    if !root_or_skip(
+        "a_full_disk_fails_creation_cleanly_and_service_resumes",
+        "needs root to mount a tmpfs",
+    ) {
         return;
     }
     let Some(fs) = Tmpfs::mount("2m") else {

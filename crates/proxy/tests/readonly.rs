@@ -11,13 +11,6 @@ use std::process::Command;
 
 use common::*;
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 fn mount(args: &[&str], dir: &std::path::Path) -> bool {
     Command::new("mount")
         .args(args)
@@ -36,14 +29,10 @@ impl Drop for Tmpfs {
 
 #[tokio::test]
 async fn a_read_only_store_is_a_clear_start_error_and_nothing_is_lost() {
-    if !is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root; this test must run there"
-        );
-        eprintln!(
-            "SKIPPED a_read_only_store_is_a_clear_start_error_and_nothing_is_lost: needs root to mount a tmpfs"
-        );
+    if !root_or_skip(
+        "a_read_only_store_is_a_clear_start_error_and_nothing_is_lost",
+        "needs root to mount a tmpfs",
+    ) {
         return;
     }
     let fs = Tmpfs(tempfile::tempdir().unwrap());

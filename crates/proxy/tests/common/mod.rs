@@ -14,6 +14,28 @@ use tokio::sync::Notify;
 pub const NODE: &str = "node1";
 pub const BASE: &str = "/api/ocloudNotifications/v2";
 
+/// Whether the tests run as root (CI does).
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// For a test that needs root: true when running as root; otherwise prints `SKIPPED <test>:
+/// <why>` and returns false, or fails under CI (which runs as root, so the test must run there).
+pub fn root_or_skip(test: &str, why: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI runs as root; {test} must run there"
+    );
+    eprintln!("SKIPPED {test}: {why}");
+    false
+}
+
 pub fn config(store: &std::path::Path, delivery: DeliveryConfig) -> ProducerConfig {
     ProducerConfig {
         node_name: NODE.into(),

@@ -1,0 +1,196 @@
+//! DNS rebinding for real: the name of a subscription's EndpointUri resolves inside the endpoint
+//! policy when the subscription is created, then, through the system resolver, to an address
+//! outside it. The producer must not dial that address, and must deliver again once the name
+//! points back inside the policy.
+//!
+//! The test runs the producer in its own process in a private mount namespace (`unshare
+//! --mount`), where `/etc/hosts` is a file the test rewrites: glibc reads `/etc/hosts` at every
+//! lookup, as a resolver with a zero TTL would answer. Needs root; CI runs it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use oran_api::{EventTime, Resource};
+use proxy::{ApiPolicy, Producer};
+
+const NAME: &str = "consumer.rebinding.test";
+/// Set (to the hosts file) in the child that runs in the private mount namespace.
+const INNER: &str = "PTP_EVENTS_REBINDING_HOSTS";
+
+/// A consumer endpoint that answers every request with `204` and `Connection: close`, so that
+/// every delivery opens a new connection (and resolves the name again); it counts requests.
+fn closing_endpoint(addr: SocketAddr) -> std::io::Result<(u16, Arc<AtomicUsize>)> {
+    let listener = TcpListener::bind(addr)?;
+    let port = listener.local_addr()?.port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            // Headers, then Content-Length bytes of body.
+            let complete = loop {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break false,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                let text = String::from_utf8_lossy(&buf);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break true;
+                    }
+                }
+            };
+            if complete {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            }
+        }
+    });
+    Ok((port, count))
+}
+
+fn point_name_at(hosts: &PathBuf, ip: &str) {
+    // Rewritten in place (same inode), so the bind mount over /etc/hosts shows the new text.
+    std::fs::write(hosts, format!("127.0.0.1 localhost\n{ip} {NAME}\n")).unwrap();
+}
+
+async fn resolves_to(port: u16) -> Vec<String> {
+    tokio::net::lookup_host((NAME, port))
+        .await
+        .map(|a| a.map(|a| a.ip().to_string()).collect())
+        .unwrap_or_default()
+}
+
+async fn wait_for(count: &AtomicUsize, at_least: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count.load(Ordering::SeqCst) < at_least {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_name_rebound_outside_the_policy_is_never_dialled() {
+    let Some(hosts) = std::env::var_os(INNER).map(PathBuf::from) else {
+        return outer();
+    };
+    // In the private mount namespace: /etc/hosts is `hosts`.
+    let mounted = Command::new("mount")
+        .args(["--bind"])
+        .arg(&hosts)
+        .arg("/etc/hosts")
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount --bind over /etc/hosts failed");
+
+    // The consumer on 127.0.0.1, and on the same port on 127.0.0.2 the "internal service" the
+    // rebinding aims at.
+    let (port, consumer) = closing_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (_, victim) = closing_endpoint(SocketAddr::from(([127, 0, 0, 2], port))).unwrap();
+    point_name_at(&hosts, "127.0.0.1");
+    assert_eq!(resolves_to(port).await, ["127.0.0.1"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = Producer::start_with(
+        config(dir.path(), fast_delivery()),
+        ApiPolicy {
+            endpoint_allow: vec!["127.0.0.1/32".parse().unwrap()],
+            ..ApiPolicy::default()
+        },
+    )
+    .await
+    .unwrap();
+    let endpoint = format!("http://{NAME}:{port}/event");
+    assert_eq!(subscribe(&p, &lock_state(), &endpoint).await.status(), 201);
+    let publish = |offset| {
+        p.hub.publish(
+            Resource::LockState,
+            lock_values("FREERUN", offset),
+            EventTime::now(),
+        )
+    };
+    publish(1);
+    wait_for(&consumer, 1, "the first event never reached the consumer").await;
+    let before = consumer.load(Ordering::SeqCst);
+
+    // Rebound: the same name now resolves to 127.0.0.2, outside the policy.
+    point_name_at(&hosts, "127.0.0.2");
+    assert_eq!(
+        resolves_to(port).await,
+        ["127.0.0.2"],
+        "the rebinding is live"
+    );
+    publish(2);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        victim.load(Ordering::SeqCst),
+        0,
+        "the producer dialled the rebound address"
+    );
+    assert_eq!(consumer.load(Ordering::SeqCst), before);
+    assert_eq!(
+        p.hub.list().len(),
+        1,
+        "one refusal is within the failure budget"
+    );
+
+    // Back inside the policy: delivery resumes (the retried event or the next one).
+    point_name_at(&hosts, "127.0.0.1");
+    publish(3);
+    wait_for(&consumer, before + 1, "delivery did not resume").await;
+    assert_eq!(victim.load(Ordering::SeqCst), 0);
+    eprintln!(
+        "rebinding: {} deliveries to the consumer, 0 to the rebound address",
+        consumer.load(Ordering::SeqCst)
+    );
+    p.stop().await;
+}
+
+/// Re-runs this test in a private mount namespace, with a hosts file to rewrite.
+fn outer() {
+    if !root_or_skip(
+        "a_name_rebound_outside_the_policy_is_never_dialled",
+        "needs root for unshare --mount",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_name_rebound_outside_the_policy_is_never_dialled",
+            "--nocapture",
+        ])
+        .env(INNER, &hosts)
+        .output()
+        .expect("unshare (util-linux) runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the test in the private mount namespace failed:\n{stdout}\n{stderr}"
+    );
+}
