@@ -128,6 +128,10 @@ impl ClientBuilder {
                 )));
             }
             builder = builder.tls_certs_only(certs);
+        } else if api.scheme() == "http" {
+            // No TLS on this connection: do not load the system's trust store, which a slim
+            // container image does not have (the platform verifier then refuses to build).
+            builder = builder.tls_certs_only(Vec::<reqwest::Certificate>::new());
         }
         if let Some((cert, key)) = &self.identity {
             let mut pem = std::fs::read(cert)
@@ -149,9 +153,22 @@ impl ClientBuilder {
         if let Some(token) = &self.token {
             token.value().map_err(config)?;
         }
-        let http = builder
-            .build()
-            .map_err(|e| config(format!("cannot build an HTTP client: {e}")))?;
+        let http = builder.build().map_err(|e| {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why.push_str(": ");
+                why.push_str(&s.to_string());
+                source = s.source();
+            }
+            if api.scheme() == "https" && self.ca_file.is_none() {
+                why.push_str(
+                    " (https without a CA file uses the system trust store: install one, e.g. \
+                     Debian's ca-certificates, or give the publisher's CA file)",
+                );
+            }
+            config(format!("cannot build an HTTP client: {why}"))
+        })?;
         Ok(Client {
             http,
             api,

@@ -243,6 +243,49 @@ async fn consumer_presents_the_bearer_token_of_its_token_file() {
     assert_eq!(p.hub.list().len(), 0, "deleted at exit:\n{log}");
 }
 
+/// A slim container image has no system trust store. Found by running the image: the consumer
+/// refused to start ("cannot build an HTTP client: builder error") although its publisher is
+/// plain http. With no trust store (SSL_CERT_FILE/SSL_CERT_DIR pointing at nothing), it
+/// subscribes over http; for an https publisher without a CA file it says what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_needs_no_system_trust_store_for_http_publishers() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = producer_at(&dir.path().join("store"), "127.0.0.1:0").await;
+    let empty = dir.path().join("no-certs");
+    std::fs::create_dir(&empty).unwrap();
+    let no_store = [
+        ("SSL_CERT_FILE", empty.join("none.pem")),
+        ("SSL_CERT_DIR", empty.clone()),
+    ];
+    let env: Vec<(&str, &str)> = no_store
+        .iter()
+        .map(|(k, v)| (*k, v.to_str().unwrap()))
+        .collect();
+    let c = Consumer::start_with_env(&[p.api_addr.to_string()], &[], false, &env);
+    wait_subscriptions(&p, 5, &c).await;
+    let log = c.terminate().await;
+    assert!(!log.contains("cannot build"), "{log}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
+        .arg("consumer")
+        .args(["--local-api-addr", "127.0.0.1:0"])
+        .args([
+            "--http-event-publishers",
+            &format!("https://{}", p.api_addr),
+        ])
+        .env("NODE_NAME", NODE)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("No CA certificates were loaded from the system")
+            && stderr.contains("the system trust store: install one"),
+        "{stderr}"
+    );
+}
+
 /// `--local-tls-cert/--local-tls-key` (here by environment): the consumer subscribes with an
 /// https EndpointUri and receives events from a producer delivering over TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
