@@ -9,14 +9,15 @@ secs=${1:-20}
 cd "$(dirname "$0")"
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
     echo "installing cargo-fuzz" >&2
-    cargo install --locked --quiet cargo-fuzz
+    cargo install --locked --quiet cargo-fuzz --version 0.13.2
 fi
 export RUSTC_BOOTSTRAP=1 # cargo-fuzz's sanitizer flags on the stable toolchain
 targets=$(cargo fuzz list)
 work=$(mktemp -d /tmp/ptp-events-fuzz-ci.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-cargo fuzz build -O >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
 failed=()
+# The logs stay when something failed.
+trap '[ "${#failed[@]}" -gt 0 ] || rm -rf "$work"' EXIT
+cargo fuzz build -O >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
 for t in $targets; do
     mkdir -p "$work/$t" artifacts
     seeds=seeds/$t
@@ -30,10 +31,11 @@ for t in $targets; do
             | awk '{print $2}') executions in ${secs} s, $(grep -o 'cov: [0-9]*' "$work/$t.log" \
             | tail -n 1)"
     else
-        echo "fuzz $t: FAILED" >&2
-        grep -E -A12 'panicked at|ERROR: libFuzzer|deadly signal' "$work/$t.log" | head -40 >&2
-        ls artifacts/ci-* >&2 2>/dev/null || true
         failed+=("$t")
+        echo "fuzz $t: FAILED (log: $work/$t.log)" >&2
+        { grep -E -A12 'panicked at|ERROR: libFuzzer|deadly signal' "$work/$t.log" ||
+            tail -n 40 "$work/$t.log"; } | head -n 40 >&2 || true
+        ls artifacts/ci-* >&2 2>/dev/null || true
     fi
 done
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -18,7 +18,7 @@ use std::time::Duration;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use oran_api::Resource;
-use ptp_state::{ClockType, Engine, EngineConfig, ProfileInfo, Thresholds};
+use ptp_state::{ClockType, Control, Engine, EngineConfig, ParsedLine, ProfileInfo, Thresholds};
 
 const CONFIGS: &[&str] = &[
     "ptp4l.0.config",
@@ -327,7 +327,7 @@ fn session(u: &mut Unstructured<'_>) -> Result<()> {
             }
             a.feed(&l, now, &mut out_a);
             b.feed(&l, now, &mut out_b);
-            if l.trim().strip_prefix("CMD ").map(str::trim) == Some("RESTART") {
+            if ptp_state::parse_line(&l) == ParsedLine::Control(Control::Restart) {
                 // The daemon re-applied its profiles: everything is forgotten until the replay.
                 last.clear();
             }
@@ -356,29 +356,63 @@ fn session(u: &mut Unstructured<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Panics unless `text` is valid Prometheus text exposition format (0.0.4).
+fn is_metric_name(n: &str) -> bool {
+    let mut b = n.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c == b':')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
+}
+
+fn is_label_name(n: &str) -> bool {
+    let mut b = n.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// A sample value as Prometheus' parser takes it (Go `ParseFloat`: out-of-range values such as
+/// `1e400` are refused; `NaN`, `+Inf`, `-Inf` are allowed).
+fn is_value(v: &str) -> bool {
+    ["NaN", "+Inf", "-Inf", "Inf"].contains(&v) || v.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+/// Panics unless `text` is valid Prometheus text exposition format (0.0.4) as this renderer
+/// writes it: `# HELP`/`# TYPE` lines with a valid name (one TYPE per family, before its
+/// samples, a known type), samples `name{label="value",...} value [timestamp]` with single
+/// blanks, label names not starting with a digit, values escaped (`\\`, `\"`, `\n` only).
 fn check_exposition(text: &str) {
+    let mut typed = std::collections::HashSet::new();
     for line in text.lines() {
         if line.is_empty() {
             continue;
         }
-        if let Some(rest) = line.strip_prefix('#') {
-            let rest = rest.trim_start();
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut f = rest.splitn(3, ' ');
+            let kind = f.next().unwrap_or("");
+            let name = f.next().unwrap_or("");
             assert!(
-                rest.starts_with("HELP ") || rest.starts_with("TYPE "),
+                ["HELP", "TYPE"].contains(&kind),
                 "bad comment line {line:?}"
             );
+            assert!(is_metric_name(name), "bad name in {line:?}");
+            if kind == "TYPE" {
+                let t = f.next().unwrap_or("");
+                assert!(
+                    ["counter", "gauge", "histogram", "summary", "untyped"].contains(&t),
+                    "bad type in {line:?}"
+                );
+                assert!(typed.insert(name.to_owned()), "second TYPE for {name}");
+            }
             continue;
         }
         let b = line.as_bytes();
-        let mut i = 0;
-        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':') {
-            i += 1;
-        }
-        assert!(
-            i > 0 && !b[0].is_ascii_digit(),
-            "bad metric name in {line:?}"
-        );
+        let name_len = b
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_' || **c == b':')
+            .count();
+        let name = &line[..name_len];
+        assert!(is_metric_name(name), "bad metric name in {line:?}");
+        let mut i = name_len;
         if b.get(i) == Some(&b'{') {
             i += 1;
             loop {
@@ -390,7 +424,7 @@ fn check_exposition(text: &str) {
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                     i += 1;
                 }
-                assert!(i > start, "bad label name in {line:?}");
+                assert!(is_label_name(&line[start..i]), "bad label name in {line:?}");
                 assert_eq!(
                     b.get(i),
                     Some(&b'='),
@@ -415,12 +449,15 @@ fn check_exposition(text: &str) {
                             i += 1;
                             break;
                         }
+                        Some(b'\n') => panic!("raw newline in a label value in {line:?}"),
                         Some(_) => i += 1,
                         None => panic!("unterminated label value in {line:?}"),
                     }
                 }
-                if b.get(i) == Some(&b',') {
-                    i += 1;
+                match b.get(i) {
+                    Some(b',') => i += 1,
+                    Some(b'}') => {}
+                    _ => panic!("no ',' or '}}' after a label value in {line:?}"),
                 }
             }
         }
@@ -431,10 +468,7 @@ fn check_exposition(text: &str) {
         );
         let mut fields = line[i + 1..].split(' ');
         let value = fields.next().unwrap_or("");
-        assert!(
-            value.parse::<f64>().is_ok() || ["NaN", "+Inf", "-Inf"].contains(&value),
-            "bad value {value:?} in {line:?}"
-        );
+        assert!(is_value(value), "bad value {value:?} in {line:?}");
         if let Some(ts) = fields.next() {
             assert!(ts.parse::<i64>().is_ok(), "bad timestamp in {line:?}");
         }

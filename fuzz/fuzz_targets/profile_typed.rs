@@ -10,8 +10,9 @@
 //! - every rendered config parses back to the same config (`render` of `parse` is the same text);
 //! - the producer's read-back of each rendered file (`parse_rendered_config`) finds the file's
 //!   profile name, run id and, for ptp4l, the interfaces of the plan;
-//! - the Go sidecar, which reads the profile name with `profile: \s*([\w-_]+)` (ASCII `\w`), reads
-//!   the same name as this daemon wrote.
+//! - the Go sidecar, which reads the profile name with `profile: \s*([\w-_]+)` (ASCII `\w`) over
+//!   the whole file, reads the same name as this daemon wrote (`sidecar_profile_name`, whose
+//!   agreement with a real regex engine the `profile` target checks).
 #![no_main]
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,7 +21,7 @@ use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use ptp_config::{
     LinuxptpConf, NodeSelector, PtpClockThreshold, PtpProfile, RenderOptions, parse_profiles,
-    parse_rendered_config, plan, validate,
+    parse_rendered_config, plan, sidecar_profile_name, validate,
 };
 
 const NAMES: &[&str] = &[
@@ -213,17 +214,6 @@ fn profile(u: &mut Unstructured<'_>) -> Result<PtpProfile> {
     })
 }
 
-/// What Go's `profile: \s*([\w-_]+)` captures from the first line (ASCII `\w`).
-fn go_sidecar_name(first_line: &str) -> Option<String> {
-    let rest = first_line.split_once("profile:")?.1;
-    let rest = rest.trim_start_matches([' ', '\t', '\n', '\x0c', '\r']);
-    let name: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect();
-    (!name.is_empty()).then_some(name)
-}
-
 fn check(u: &mut Unstructured<'_>) -> Result<()> {
     let mut profiles = Vec::new();
     for _ in 0..u.int_in_range(0..=4usize)? {
@@ -271,11 +261,10 @@ fn check(u: &mut Unstructured<'_>) -> Result<()> {
                     "ptp4l interfaces read back differ"
                 );
             }
-            let first = text.lines().next().unwrap_or("");
             assert_eq!(
-                go_sidecar_name(first).as_deref(),
+                sidecar_profile_name(text),
                 Some(proc.profile.as_str()),
-                "the Go sidecar would read another profile name from {first:?}"
+                "the Go sidecar would read another profile name from {text:?}"
             );
         }
     }

@@ -33,7 +33,8 @@ pub use profile::{
     MatchRule, Metadata, PtpClockThreshold, PtpConfig, PtpConfigSpec, PtpProfile, PtpRecommend,
 };
 pub use readback::{
-    RenderedConfig, parse_rendered_config, read_rendered_configs, split_config_name,
+    RenderedConfig, parse_rendered_config, read_rendered_configs, sidecar_profile_name,
+    split_config_name,
 };
 pub use render::{
     ClockKind, Plan, ProcessKind, ProcessPlan, ProfilePlan, RenderOptions, plan, sort_profiles,

@@ -36,6 +36,27 @@ impl RenderedConfig {
     }
 }
 
+/// The profile name the Go sidecar reads from a rendered config: the first match of
+/// `profile: \s*([\w-_]+)` anywhere in the text, with Go's ASCII classes (`\s` is `[\t\n\f\r ]`,
+/// `\w` is `[0-9A-Za-z_]`). The daemon writes `#profile: <name>` as the first line.
+pub fn sidecar_profile_name(text: &str) -> Option<&str> {
+    let mut from = 0;
+    while let Some(at) = text[from..].find("profile: ") {
+        let start = from + at + "profile: ".len();
+        let rest = &text[start..];
+        let rest = rest.trim_start_matches(['\t', '\n', '\x0c', '\r', ' ']);
+        let len = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+            .count();
+        if len > 0 {
+            return Some(&rest[..len]);
+        }
+        from += at + 1;
+    }
+    None
+}
+
 /// Splits `ptp4l.0.config` into `("ptp4l", 0)`.
 pub fn split_config_name(name: &str) -> Option<(&str, usize)> {
     let stem = name.strip_suffix(".config")?;
@@ -46,19 +67,12 @@ pub fn split_config_name(name: &str) -> Option<(&str, usize)> {
     Some((process, n.parse().ok()?))
 }
 
-/// Parses one rendered config's text (the sidecar's `profile: \s*([\w-_]+)` on the first line,
-/// interfaces from the section headers). Unparseable lines are skipped: the file was written
+/// Parses one rendered config's text (the profile name as the sidecar reads it, see
+/// [`sidecar_profile_name`]; interfaces from the section headers). Unparseable lines are skipped: the file was written
 /// by a daemon, and a reader must not fail on what it does not need.
 pub fn parse_rendered_config(config_name: &str, path: &Path, text: &str) -> Option<RenderedConfig> {
     let (process, run_id) = split_config_name(config_name)?;
-    let profile = text.lines().next().and_then(|first| {
-        let rest = first.split_once("profile:")?.1.trim_start();
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-            .collect();
-        (!name.is_empty()).then_some(name)
-    });
+    let profile = sidecar_profile_name(text).map(str::to_owned);
     let mut conf = LinuxptpConf::default();
     for line in text.lines().map(str::trim) {
         if line.starts_with('[')

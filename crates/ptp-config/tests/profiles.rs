@@ -2,7 +2,7 @@
 
 use ptp_config::{
     ConfigError, InputForm, NodeSelector, ProcessKind, RenderOptions, parse_profiles,
-    parse_rendered_config, plan, read_rendered_configs,
+    parse_rendered_config, plan, read_rendered_configs, sidecar_profile_name,
 };
 
 /// The ordinary-clock example of the OpenShift docs, as a PtpConfig resource, plus a second
@@ -392,6 +392,17 @@ fn rendered_config_names_are_read_back_as_the_go_sidecar_reads_them() {
     );
     assert_eq!(read("#profile:   tgm").as_deref(), Some("tgm"));
     assert_eq!(read("#profile: café").as_deref(), Some("caf"));
+    // The regex runs over the whole file, as the sidecar's FindStringSubmatch does: a first
+    // line without a name is passed over, and `\s*` crosses line ends.
     assert_eq!(read("#profile: é"), None);
     assert_eq!(read("[global]"), None);
+    assert_eq!(
+        sidecar_profile_name("#profile: é\n#profile: second"),
+        Some("second")
+    );
+    assert_eq!(sidecar_profile_name("#profile: \n\t next"), Some("next"));
+    // Only the literal blank follows the colon; Go's `\s` is ASCII, NBSP is not in it.
+    assert_eq!(sidecar_profile_name("#profile:x"), None);
+    assert_eq!(sidecar_profile_name("#profile: \u{a0}bc"), None);
+    assert_eq!(sidecar_profile_name("profile: profile: x"), Some("profile"));
 }

@@ -91,5 +91,5 @@ pub mod tgm;
 pub use config::{ClockType, EngineConfig, Nanos, ProfileInfo, Thresholds, default_alias, nanos};
 pub use engine::{Change, Engine, Stats};
 pub use metrics::{clock_state_value, escape_label_value};
-pub use parse::{LineKind, ParsedLine, parse_line};
+pub use parse::{Control, LineKind, ParsedLine, parse_line};
 pub use replay::{ReplayClock, Replayer, TimedChange, replay};
