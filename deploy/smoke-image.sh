@@ -4,7 +4,7 @@
 # Build the image first (from the repository root):
 #   podman build -f deploy/Containerfile --ignorefile deploy/Containerfile.dockerignore \
 #       -t localhost/ptp-events:0.1.0 .
-# Needs buildah (it comes with podman) and root. The image runs with buildah's chroot isolation
+# Needs root, buildah (it comes with podman), iproute2, curl and python3 on the host. The image runs with buildah's chroot isolation
 # on the host network, which works where an OCI runtime cannot (no cgroups, no setrlimit); the
 # checks only use loopback ports (SMOKE_API_PORT 19043, SMOKE_METRICS_PORT 19091,
 # SMOKE_CONSUMER_PORT 19089).
@@ -32,19 +32,28 @@ fail() {
 }
 
 logs=$(mktemp -d /tmp/ptp-events-smoke.XXXXXX)
-ctr=$(buildah from --pull-never "$image")
-mnt=$(buildah mount "$ctr")
+ctr=""
+ns=""
 pids=()
 cleanup() {
     # Each background run is its own process group (setsid): the group takes the process in the
-    # chroot with it.
+    # chroot with it. The daemon's children (ptp4l) have groups of their own: whatever is
+    # still in the network namespace is killed before the namespace goes.
     for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    buildah umount "$ctr" >/dev/null 2>&1 || true
-    buildah rm "$ctr" >/dev/null 2>&1 || true
+    if [ -n "$ns" ]; then
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+        ip netns del "$ns" 2>/dev/null || true
+    fi
+    if [ -n "$ctr" ]; then
+        buildah umount "$ctr" >/dev/null 2>&1 || true
+        buildah rm "$ctr" >/dev/null 2>&1 || true
+    fi
     [ -n "${SMOKE_KEEP_LOGS:-}" ] || rm -rf "$logs"
 }
 trap cleanup EXIT
+ctr=$(buildah from --pull-never "$image")
+mnt=$(buildah mount "$ctr")
 run() { buildah run --isolation chroot --network host "$ctr" -- "$@"; }
 
 echo "smoke: $image: $(run ptp-events --version)"
@@ -104,14 +113,17 @@ time.sleep(0.2)
 s.close()
 EOF
 
+received() { # $1: state; the consumer's log has a lock-state event with it
+    local events
+    events=$(grep "received event" "$logs/consumer.log" || true)
+    grep "ens1f0/master" <<<"$events" | grep -q "\"$1\""
+}
 for state_name in LOCKED HOLDOVER FREERUN; do
     for _ in $(seq 50); do
-        grep "received event" "$logs/consumer.log" | grep "ens1f0/master" |
-            grep -q "\"$state_name\"" && break
+        received "$state_name" && break
         sleep 0.2
     done
-    grep "received event" "$logs/consumer.log" | grep "ens1f0/master" | grep -q "\"$state_name\"" ||
-        fail "the consumer did not receive a $state_name lock-state event"
+    received "$state_name" || fail "the consumer did not receive a $state_name lock-state event"
     echo "smoke: the consumer received $state_name for /cluster/node/smoke-node/ens1f0/master"
 done
 current=$(curl -fsS "$base/cluster/node/smoke-node/sync/ptp-status/lock-state/CurrentState")
@@ -134,8 +146,6 @@ fi
 # image's ptp4l on ens1f0 and streams its lines to the producer's socket.
 ns=pe-smoke-$$
 ip netns add "$ns"
-cleanup_ns() { ip netns del "$ns" 2>/dev/null || true; }
-trap 'cleanup_ns; cleanup' EXIT
 ip -n "$ns" link add ens1f0 type veth peer name ens1f1
 ip -n "$ns" link set ens1f0 up
 ip -n "$ns" link set ens1f1 up
@@ -145,8 +155,9 @@ setsid ip netns exec "$ns" buildah run --isolation chroot --network host --user 
     --run-dir "$state/run" --socket "$state/events.sock" --http-addr off --print-lines >"$logs/daemon.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 150); do
-    curl -fsS "http://127.0.0.1:$metrics/metrics" 2>/dev/null |
-        grep -q '^openshift_ptp_interface_role{iface="ens1f0",node="smoke-node",process="ptp4l"} 2' && break
+    m=$(curl -fsS "http://127.0.0.1:$metrics/metrics" 2>/dev/null || true)
+    grep -q '^openshift_ptp_interface_role{iface="ens1f0",node="smoke-node",process="ptp4l"} 2' \
+        <<<"$m" && break
     sleep 0.2
 done
 m=$(curl -fsS "http://127.0.0.1:$metrics/metrics")
