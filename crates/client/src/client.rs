@@ -154,13 +154,7 @@ impl ClientBuilder {
             token.value().map_err(config)?;
         }
         let http = builder.build().map_err(|e| {
-            let mut why = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                why.push_str(": ");
-                why.push_str(&s.to_string());
-                source = s.source();
-            }
+            let mut why = format!("{e}: {}", crate::error::root_cause(&e));
             if api.scheme() == "https" && self.ca_file.is_none() {
                 why.push_str(
                     " (https without a CA file uses the system trust store: install one, e.g. \

@@ -9,12 +9,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -24,48 +21,6 @@ use proxy::{ApiPolicy, Producer};
 const NAME: &str = "consumer.rebinding.test";
 /// Set (to the hosts file) in the child that runs in the private mount namespace.
 const INNER: &str = "PTP_EVENTS_REBINDING_HOSTS";
-
-/// A consumer endpoint that answers every request with `204` and `Connection: close`, so that
-/// every delivery opens a new connection (and resolves the name again); it counts requests.
-fn closing_endpoint(addr: SocketAddr) -> std::io::Result<(u16, Arc<AtomicUsize>)> {
-    let listener = TcpListener::bind(addr)?;
-    let port = listener.local_addr()?.port();
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-            // Headers, then Content-Length bytes of body.
-            let complete = loop {
-                match s.read(&mut chunk) {
-                    Ok(0) | Err(_) => break false,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-                let text = String::from_utf8_lossy(&buf);
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let len = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        break true;
-                    }
-                }
-            };
-            if complete {
-                seen.fetch_add(1, Ordering::SeqCst);
-                let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-            }
-        }
-    });
-    Ok((port, count))
-}
 
 fn point_name_at(hosts: &PathBuf, ip: &str) {
     // Rewritten in place (same inode), so the bind mount over /etc/hosts shows the new text.
@@ -91,9 +46,9 @@ fn retries(p: &Producer) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
-async fn wait_for(count: &AtomicUsize, at_least: usize, what: &str) {
+async fn wait_for(c: &Consumer, at_least: usize, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while count.load(Ordering::SeqCst) < at_least {
+    while c.count() < at_least {
         assert!(Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -115,8 +70,12 @@ async fn a_name_rebound_outside_the_policy_is_never_dialled() {
 
     // The consumer on 127.0.0.1, and on the same port on 127.0.0.2 the "internal service" the
     // rebinding aims at.
-    let (port, consumer) = closing_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
-    let (_, victim) = closing_endpoint(SocketAddr::from(([127, 0, 0, 2], port))).unwrap();
+    // Both answer `Connection: close`, so that every delivery dials anew (and resolves the name
+    // again).
+    let consumer = Consumer::start_on("127.0.0.1:0".parse().unwrap(), Behaviour::Close).await;
+    let port = consumer.addr.port();
+    let victim =
+        Consumer::start_on(SocketAddr::from(([127, 0, 0, 2], port)), Behaviour::Close).await;
     point_name_at(&hosts, "127.0.0.1");
     assert_eq!(resolves_to(port).await, ["127.0.0.1"]);
 
@@ -146,7 +105,7 @@ async fn a_name_rebound_outside_the_policy_is_never_dialled() {
             EventTime::now(),
         )
     };
-    let initial = consumer.load(Ordering::SeqCst);
+    let initial = consumer.count();
     publish(1);
     wait_for(
         &consumer,
@@ -154,7 +113,7 @@ async fn a_name_rebound_outside_the_policy_is_never_dialled() {
         "the first event never reached the consumer",
     )
     .await;
-    let before = consumer.load(Ordering::SeqCst);
+    let before = consumer.count();
     assert_eq!(retries(&p), 0);
 
     // Rebound: the same name now resolves to 127.0.0.2, outside the policy.
@@ -172,11 +131,11 @@ async fn a_name_rebound_outside_the_policy_is_never_dialled() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
-        victim.load(Ordering::SeqCst),
+        victim.count(),
         0,
         "the producer dialled the rebound address"
     );
-    assert_eq!(consumer.load(Ordering::SeqCst), before);
+    assert_eq!(consumer.count(), before);
     assert_eq!(
         p.hub.list().len(),
         1,
@@ -187,10 +146,10 @@ async fn a_name_rebound_outside_the_policy_is_never_dialled() {
     point_name_at(&hosts, "127.0.0.1");
     publish(3);
     wait_for(&consumer, before + 1, "delivery did not resume").await;
-    assert_eq!(victim.load(Ordering::SeqCst), 0);
+    assert_eq!(victim.count(), 0);
     eprintln!(
         "rebinding: {} deliveries to the consumer, 0 to the rebound address",
-        consumer.load(Ordering::SeqCst)
+        consumer.count()
     );
     p.stop().await;
 }

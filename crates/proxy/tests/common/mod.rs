@@ -94,6 +94,8 @@ pub enum Behaviour {
     Delay(Duration),
     /// Never answers.
     Hang,
+    /// 204 with `Connection: close`: every delivery needs a new connection.
+    Close,
 }
 
 /// A consumer endpoint on loopback that records every event it receives.
@@ -109,7 +111,12 @@ pub struct Consumer {
 
 impl Consumer {
     pub async fn start(behaviour: Behaviour) -> Consumer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Consumer::start_on("127.0.0.1:0".parse().unwrap(), behaviour).await
+    }
+
+    /// On a given address (another loopback address, a given port).
+    pub async fn start_on(addr: SocketAddr, behaviour: Behaviour) -> Consumer {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let c = Consumer {
             addr,
@@ -139,10 +146,18 @@ impl Consumer {
                     state.raw.lock().unwrap().push(text);
                     state.received.lock().unwrap().push((Instant::now(), ev));
                     state.notify.notify_waiters();
-                    match behaviour {
+                    let status = match behaviour {
                         Behaviour::Status(s) => StatusCode::from_u16(s).unwrap(),
                         _ => StatusCode::NO_CONTENT,
+                    };
+                    let mut resp = axum::response::IntoResponse::into_response(status);
+                    if matches!(behaviour, Behaviour::Close) {
+                        resp.headers_mut().insert(
+                            axum::http::header::CONNECTION,
+                            axum::http::HeaderValue::from_static("close"),
+                        );
                     }
+                    resp
                 }
             }),
         );
