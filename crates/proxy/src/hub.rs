@@ -108,8 +108,9 @@ struct Subscription {
 struct EndpointEntry {
     handle: Arc<Endpoint>,
     covers: ResourceSet,
-    /// This endpoint's subscriptions: id → what each covers (`covers` is their union).
-    subs: HashMap<String, ResourceSet>,
+    /// This endpoint's subscriptions: id and what each covers (`covers` is their union). A
+    /// vector: an endpoint has at most one subscription per resource, usually one.
+    subs: Vec<(String, ResourceSet)>,
 }
 
 struct Latest {
@@ -626,11 +627,11 @@ impl Hub {
                 st.endpoints.entry(uri.clone()).or_insert(EndpointEntry {
                     handle,
                     covers: ResourceSet::EMPTY,
-                    subs: HashMap::new(),
+                    subs: Vec::new(),
                 })
             }
         };
-        entry.subs.insert(id, covers);
+        entry.subs.push((id, covers));
         let old = entry.covers;
         entry.covers = old.union(covers);
         let handle = entry.handle.clone();
@@ -651,11 +652,11 @@ impl Hub {
         let Some(entry) = st.endpoints.get_mut(&uri) else {
             return true;
         };
-        entry.subs.remove(id);
+        entry.subs.retain(|(sub, _)| sub != id);
         let remaining = entry
             .subs
-            .values()
-            .fold(ResourceSet::EMPTY, |a, b| a.union(*b));
+            .iter()
+            .fold(ResourceSet::EMPTY, |a, (_, b)| a.union(*b));
         let old = entry.covers;
         entry.covers = remaining;
         let handle = entry.handle.clone();
@@ -696,7 +697,7 @@ impl Hub {
             let st = self.state.lock().expect("hub lock");
             st.endpoints
                 .get(uri)
-                .map(|e| e.subs.keys().cloned().collect())
+                .map(|e| e.subs.iter().map(|(id, _)| id.clone()).collect())
                 .unwrap_or_default()
         };
         if ids.is_empty() {
@@ -791,7 +792,9 @@ async fn deliver(hub: std::sync::Weak<Hub>, ep: Arc<Endpoint>) {
         let Some(h) = hub.upgrade() else { return };
         let mut attempt = 0;
         let answered: Result<http::StatusCode, TransportError> = loop {
-            match sender.post(event.body.clone(), h.cfg.timeout).await {
+            // Boxed: the exchange's state (connect, TLS handshake, HTTP) is large and lives
+            // only while a POST is in flight; inline, every idle endpoint's task would carry it.
+            match Box::pin(sender.post(event.body.clone(), h.cfg.timeout)).await {
                 Ok(status) => break Ok(status),
                 Err(e) => {
                     if attempt >= h.cfg.retry_backoff.len() || ep.closed.load(Ordering::SeqCst) {
@@ -841,5 +844,30 @@ async fn deliver(hub: std::sync::Weak<Hub>, ep: Arc<Endpoint>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every endpoint has a delivery task that waits, most of its life, for the next event; its
+    /// future is allocated once per endpoint and holds whatever `deliver` keeps across awaits.
+    /// The exchange (connect, TLS handshake, HTTP) is boxed only while a POST runs: inline, it
+    /// made each idle endpoint cost 2,144 bytes instead of 808, 13 MB with 10,000 endpoints.
+    #[test]
+    fn an_idle_delivery_worker_is_small() {
+        let url = url::Url::parse("http://127.0.0.1:1/event").unwrap();
+        let ep = Arc::new(Endpoint {
+            uri: url.to_string(),
+            url,
+            queue: Mutex::new(VecDeque::new()),
+            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+            depth: IntGauge::new("probe", "probe").unwrap(),
+        });
+        let worker = deliver(std::sync::Weak::new(), ep);
+        let size = std::mem::size_of_val(&worker);
+        assert!(size <= 1024, "an idle delivery worker takes {size} bytes");
     }
 }
