@@ -168,6 +168,17 @@ struct Endpoint {
 }
 
 impl Endpoint {
+    fn new(uri: &str, url: url::Url, depth: IntGauge) -> Endpoint {
+        Endpoint {
+            uri: uri.to_owned(),
+            url,
+            queue: Mutex::new(VecDeque::new()),
+            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+            depth,
+        }
+    }
+
     fn push(&self, event: Arc<Published>, capacity: usize, metrics: &Metrics) {
         let mut q = self.queue.lock().expect("queue lock");
         if q.len() >= capacity.max(1) {
@@ -677,14 +688,8 @@ impl Hub {
 
     fn spawn_endpoint(self: &Arc<Self>, uri: &str) -> Arc<Endpoint> {
         let url = url::Url::parse(uri).expect("endpoint validated before insertion");
-        let ep = Arc::new(Endpoint {
-            uri: uri.to_owned(),
-            url,
-            queue: Mutex::new(VecDeque::new()),
-            notify: Notify::new(),
-            closed: AtomicBool::new(false),
-            depth: self.metrics.queue_depth.with_label_values(&[uri]),
-        });
+        let depth = self.metrics.queue_depth.with_label_values(&[uri]);
+        let ep = Arc::new(Endpoint::new(uri, url, depth));
         let hub = Arc::downgrade(self);
         let worker = ep.clone();
         tokio::spawn(async move { deliver(hub, worker).await });
@@ -858,14 +863,8 @@ mod tests {
     #[test]
     fn an_idle_delivery_worker_is_small() {
         let url = url::Url::parse("http://127.0.0.1:1/event").unwrap();
-        let ep = Arc::new(Endpoint {
-            uri: url.to_string(),
-            url,
-            queue: Mutex::new(VecDeque::new()),
-            notify: Notify::new(),
-            closed: AtomicBool::new(false),
-            depth: IntGauge::new("probe", "probe").unwrap(),
-        });
+        let depth = IntGauge::new("probe", "probe").unwrap();
+        let ep = Arc::new(Endpoint::new(url.as_str(), url.clone(), depth));
         let worker = deliver(std::sync::Weak::new(), ep);
         let size = std::mem::size_of_val(&worker);
         assert!(size <= 1024, "an idle delivery worker takes {size} bytes");
