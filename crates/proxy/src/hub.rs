@@ -109,7 +109,8 @@ struct EndpointEntry {
     handle: Arc<Endpoint>,
     covers: ResourceSet,
     /// This endpoint's subscriptions: id and what each covers (`covers` is their union). A
-    /// vector: an endpoint has at most one subscription per resource, usually one.
+    /// vector: an endpoint has one subscription per distinct resource address at most (a handful
+    /// are valid), usually one.
     subs: Vec<(String, ResourceSet)>,
 }
 
