@@ -21,6 +21,8 @@ use proxy::{ApiPolicy, Producer};
 const NAME: &str = "consumer.rebinding.test";
 /// Set (to the hosts file) in the child that runs in the private mount namespace.
 const INNER: &str = "PTP_EVENTS_REBINDING_HOSTS";
+/// How long a delivery may take before the test fails.
+const WAIT: Duration = Duration::from_secs(10);
 
 fn point_name_at(hosts: &PathBuf, ip: &str) {
     // Rewritten in place (same inode), so the bind mount over /etc/hosts shows the new text.
@@ -44,14 +46,6 @@ fn retries(p: &Producer) -> u64 {
         .find_map(|l| l.strip_prefix("cne_delivery_retries_total "))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map_or(0, |v| v as u64)
-}
-
-async fn wait_for(c: &Consumer, at_least: usize, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while c.count() < at_least {
-        assert!(Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -92,12 +86,7 @@ async fn a_name_rebound_outside_the_policy_is_never_dialled() {
     let endpoint = format!("http://{NAME}:{port}/event");
     assert_eq!(subscribe(&p, &lock_state(), &endpoint).await.status(), 201);
     // The initial notification of a new subscription, then an event: both delivered.
-    wait_for(
-        &consumer,
-        1,
-        "the initial notification never reached the consumer",
-    )
-    .await;
+    consumer.wait_for(1, WAIT).await; // the initial notification
     let publish = |offset| {
         p.hub.publish(
             Resource::LockState,
@@ -107,12 +96,7 @@ async fn a_name_rebound_outside_the_policy_is_never_dialled() {
     };
     let initial = consumer.count();
     publish(1);
-    wait_for(
-        &consumer,
-        initial + 1,
-        "the first event never reached the consumer",
-    )
-    .await;
+    consumer.wait_for(initial + 1, WAIT).await; // the first event
     let before = consumer.count();
     assert_eq!(retries(&p), 0);
 
@@ -145,7 +129,7 @@ async fn a_name_rebound_outside_the_policy_is_never_dialled() {
     // Back inside the policy: delivery resumes.
     point_name_at(&hosts, "127.0.0.1");
     publish(3);
-    wait_for(&consumer, before + 1, "delivery did not resume").await;
+    consumer.wait_for(before + 1, WAIT).await; // delivery resumed
     assert_eq!(victim.count(), 0);
     eprintln!(
         "rebinding: {} deliveries to the consumer, 0 to the rebound address",
