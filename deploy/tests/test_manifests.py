@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import unittest
 from pathlib import Path
 
@@ -233,6 +234,28 @@ class NoEventsOverlay(unittest.TestCase):
         cfg = yaml.safe_load(cm["data"]["ptpoperatorconfig.yaml"])
         self.assertIs(cfg["spec"]["ptpEventConfig"]["enableEventPublisher"], False)
         self.assertFalse([d for d in docs if d["kind"] == "Service"])
+
+
+class ExampleProfiles(unittest.TestCase):
+    def test_every_example_profile_passes_the_daemons_check_without_warnings(self):
+        """Each node's profiles in each rendering's ptp-configmap, as `ptp-events daemon --check`
+        reads them: valid, and without a warning (e.g. a ptp4l that would print only summary
+        lines, from which no lock state is decided)."""
+        checked = 0
+        with tempfile.TemporaryDirectory() as d:
+            for rel in RENDERINGS:
+                _, docs = render(rel)
+                for cm in [x for x in docs if x["kind"] == "ConfigMap"
+                           and x["metadata"]["name"] == "ptp-configmap"]:
+                    for node, text in cm.get("data", {}).items():
+                        Path(d, node).write_text(text)
+                        out = subprocess.run(
+                            [binary(), "daemon", "--check", "--node-name", node,
+                             "--profile-dir", d], capture_output=True, text=True)
+                        self.assertEqual(out.returncode, 0, f"{rel} {node}: {out.stderr}")
+                        self.assertIn(" 0 warning(s)", out.stdout, f"{rel} {node}: {out.stdout}")
+                        checked += 1
+        self.assertGreater(checked, 0, "no example profile found")
 
 
 class Monitoring(unittest.TestCase):

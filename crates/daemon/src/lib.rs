@@ -371,6 +371,9 @@ impl Daemon {
         let mut tasks = Vec::new();
         let mut statuses = Vec::new();
         for p in plan.processes() {
+            for w in &p.warnings {
+                tracing::warn!(config = %p.config_file, "{w}");
+            }
             let mut p = p.clone();
             let gm_without_ts2phc = plan
                 .profiles

@@ -99,6 +99,8 @@ pub struct ProcessPlan {
     /// For phc2sys: the configs (`ptp4l.N.config`, `ts2phc.N.config`) one of whose offsets
     /// must be below 1 s before it is started. Empty: start at once.
     pub start_after_offset_from: Vec<String>,
+    /// What the operator should know about this process as rendered (logged when applied).
+    pub warnings: Vec<String>,
 }
 
 /// One profile's processes.
@@ -483,6 +485,7 @@ pub fn plan(profiles: &[PtpProfile], opts: &RenderOptions) -> Result<Plan, Confi
                 conf.set(GLOBAL, "leapfile", &path_str(leap), true);
             }
             let mut o = opts_in.to_owned();
+            let mut warnings = Vec::new();
             match kind {
                 ProcessKind::Ptp4l => {
                     if !o.contains("-m") {
@@ -492,6 +495,9 @@ pub fn plan(profiles: &[PtpProfile], opts: &RenderOptions) -> Result<Plan, Confi
                         && conf.get(GLOBAL, "summary_interval").is_none()
                     {
                         conf.set(GLOBAL, "summary_interval", "1", true);
+                        warnings.push(format!(
+                            "profile {name:?}: ptp4l gets summary_interval 1 (neither ptp4lOpts nor ptp4lConf sets one): with a grandmaster sending Sync more often than every 2 s, ptp4l then prints only summary lines, which carry no servo state, so no lock-state (LOCKED/HOLDOVER/FREERUN) is decided for this clock; add --summary_interval -4 to ptp4lOpts, as the PTP operator's documentation asks when events are enabled"
+                        ));
                     }
                     clock_kind = if !has_slave(&o, &ptp4l_conf) {
                         ClockKind::Gm
@@ -556,6 +562,7 @@ pub fn plan(profiles: &[PtpProfile], opts: &RenderOptions) -> Result<Plan, Confi
                 status_config,
                 argv,
                 start_after_offset_from: gate,
+                warnings,
             });
         }
         if interfaces.is_empty() {

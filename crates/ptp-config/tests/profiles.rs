@@ -200,6 +200,15 @@ fn rendering_matches_the_go_daemon_byte_for_byte() {
     );
     assert_eq!(slave.clock_kind, ptp_config::ClockKind::Oc);
     assert_eq!(plan.profiles[0].clock_kind, ptp_config::ClockKind::Gm);
+    // The added summary_interval is said: with it, no lock state comes from this ptp4l.
+    assert_eq!(ptp4l.warnings.len(), 1);
+    assert!(
+        ptp4l.warnings[0].starts_with("profile \"slave\": ptp4l gets summary_interval 1")
+            && ptp4l.warnings[0].contains("--summary_interval -4"),
+        "{:?}",
+        ptp4l.warnings
+    );
+    assert!(phc2sys.warnings.is_empty());
 }
 
 #[test]
@@ -219,6 +228,7 @@ fn sched_fifo_prefixes_chrt_and_summary_interval_in_opts_is_respected() {
         ]
     );
     assert!(!ptp4l.config_text.contains("summary_interval"));
+    assert!(ptp4l.warnings.is_empty(), "{:?}", ptp4l.warnings);
     // `-m` is already there ("-a -r -m ..."): not added twice.
     let phc2sys = &plan.profiles[0].processes[1];
     assert_eq!(phc2sys.argv.iter().filter(|a| *a == "-m").count(), 1);

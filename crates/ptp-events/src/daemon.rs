@@ -47,6 +47,10 @@ pub struct DaemonArgs {
     /// Also print every forwarded line on stdout.
     #[arg(long)]
     print_lines: bool,
+    /// Check the profiles and exit: read and validate them as the daemon would, print each
+    /// process's command line and every warning, start nothing. Exit status 1 when invalid.
+    #[arg(long)]
+    check: bool,
     /// Lines kept for the socket while it is down; the oldest are dropped beyond this.
     #[arg(long, default_value_t = 4096)]
     socket_buffer: usize,
@@ -117,6 +121,32 @@ fn secs(name: &str, v: f64) -> anyhow::Result<Duration> {
         .with_context(|| format!("--{name} {v}: must be a non-negative number of seconds"))
 }
 
+/// `--check`: the profiles as the daemon would run them, without running anything.
+fn check(opts: &daemon::DaemonOptions) -> anyhow::Result<()> {
+    let file = &opts.profile_file;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("profiles {}: cannot read", file.display()))?;
+    let (_, profiles) = ptp_config::parse_profiles(&text, &opts.node)
+        .with_context(|| format!("profiles {}", file.display()))?;
+    let plan = ptp_config::plan(&profiles, &opts.render)
+        .with_context(|| format!("profiles {}", file.display()))?;
+    let mut warnings = 0;
+    for p in plan.processes() {
+        println!("{} ({}): {}", p.config_file, p.profile, p.argv.join(" "));
+        for w in &p.warnings {
+            println!("  warning: {w}");
+            warnings += 1;
+        }
+    }
+    println!(
+        "{}: {} profile(s), {} process(es), {warnings} warning(s)",
+        file.display(),
+        plan.profiles.len(),
+        plan.processes().count()
+    );
+    Ok(())
+}
+
 pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         !args.node_name.trim().is_empty(),
@@ -134,6 +164,9 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
     opts.render.run_dir = args.run_dir;
     opts.render.bin_dir = args.bin_dir;
     opts.render.leapfile = args.leapfile;
+    if args.check {
+        return check(&opts);
+    }
     opts.command_prefix = args
         .command_prefix
         .as_deref()

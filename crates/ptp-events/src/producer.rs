@@ -468,6 +468,14 @@ async fn learn_profiles(
                 last = Some(learned);
             }
         }
-        tokio::time::sleep(every).await;
+        // Until a config is found, look every second: the daemon renders them just before it
+        // starts ptp4l, whose lines are attributed to an interface from them.
+        let found = last.as_ref().is_some_and(|l| !l.is_empty());
+        tokio::time::sleep(if found {
+            every
+        } else {
+            every.min(Duration::from_secs(1))
+        })
+        .await;
     }
 }

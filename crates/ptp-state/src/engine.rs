@@ -105,6 +105,9 @@ pub(crate) struct Port {
     pub number: u16,
     pub iface: String,
     pub role: PortRole,
+    /// `iface` is `port<N>`, made up because neither the line nor a profile named the port
+    /// yet; a profile learned later names it.
+    pub placeholder: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -359,6 +362,17 @@ impl Engine {
         {
             if p.clock_type != ClockType::Auto {
                 g.kind = Group::kind_of(Some(&p));
+            }
+            // Ports first seen before the profile (the producer learns the rendered configs
+            // some time after the daemon starts ptp4l) get their interface names now.
+            for port in g.ports.iter_mut().filter(|port| port.placeholder) {
+                if let Some(name) = p.interfaces.get(usize::from(port.number) - 1) {
+                    if g.slave_iface.as_deref() == Some(port.iface.as_str()) {
+                        g.slave_iface = Some(name.clone());
+                    }
+                    port.iface = name.clone();
+                    port.placeholder = false;
+                }
             }
             g.profile = Some(p);
         }
@@ -767,17 +781,15 @@ impl Engine {
                 let pi = match g.ports.iter().position(|p| p.number == port) {
                     Some(i) => i,
                     None => {
-                        let name = iface
-                            .map(str::to_owned)
-                            .or_else(|| {
-                                g.profile
-                                    .as_ref()
-                                    .and_then(|p| p.interfaces.get(usize::from(port) - 1).cloned())
-                            })
-                            .unwrap_or_else(|| format!("port{port}"));
+                        let name = iface.map(str::to_owned).or_else(|| {
+                            g.profile
+                                .as_ref()
+                                .and_then(|p| p.interfaces.get(usize::from(port) - 1).cloned())
+                        });
                         g.ports.push(Port {
                             number: port,
-                            iface: name,
+                            placeholder: name.is_none(),
+                            iface: name.unwrap_or_else(|| format!("port{port}")),
                             role: PortRole::Unknown,
                         });
                         g.ports.len() - 1
@@ -787,6 +799,7 @@ impl Engine {
                     && g.ports[pi].iface != i
                 {
                     g.ports[pi].iface = i.to_owned();
+                    g.ports[pi].placeholder = false;
                 }
                 let old = g.ports[pi].role;
                 g.ports[pi].role = change.role;

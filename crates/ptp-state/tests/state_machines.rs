@@ -559,3 +559,74 @@ fn unknown_lines_are_counted_and_skipped() {
     assert_eq!(e.stats().skipped(), 4);
     assert_eq!(e.stats().parsed(), 0);
 }
+
+/// The producer learns a profile from the rendered configs some seconds after the daemon
+/// started ptp4l, whose first port lines (linuxptp 3.1: no interface in them) came before: the
+/// port is named `port1` until then, and the learned profile renames it, so that the lock
+/// state, the port role and the offsets are published for the real interface.
+#[test]
+fn a_profile_learned_after_the_first_port_lines_names_the_port() {
+    let mut e = Engine::new(EngineConfig::new(NODE));
+    feed(
+        &mut e,
+        "ptp4l[1.0]: [ptp4l.0.config:5] port 1: LISTENING to UNCALIBRATED on RS_SLAVE",
+        0,
+    );
+    feed(
+        &mut e,
+        "ptp4l[1.0]: [ptp4l.0.config:5] port 1: UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED",
+        0,
+    );
+    let mut before = String::new();
+    e.render_metrics(&mut before);
+    assert!(
+        before
+            .contains(r#"openshift_ptp_interface_role{iface="port1",node="n1",process="ptp4l"} 1"#),
+        "{before}"
+    );
+    e.set_profile(
+        "ptp4l.0.config",
+        ProfileInfo {
+            interfaces: vec!["ens1f0".into()],
+            ..ProfileInfo::new("oc")
+        },
+    );
+    let out = feed(&mut e, &offset(5, 2), S);
+    assert_eq!(states(&out, Resource::LockState), ["LOCKED"]);
+    let lock = out
+        .iter()
+        .find(|c| c.resource == Resource::LockState)
+        .unwrap();
+    assert_eq!(
+        lock.values[0].resource_address,
+        "/cluster/node/n1/ens1f0/master"
+    );
+    let mut after = String::new();
+    e.render_metrics(&mut after);
+    assert!(
+        after.contains(
+            r#"openshift_ptp_interface_role{iface="ens1f0",node="n1",process="ptp4l"} 1"#
+        ),
+        "{after}"
+    );
+    assert!(!after.contains("port1"), "{after}");
+    // A port the line itself names keeps that name.
+    feed(
+        &mut e,
+        "ptp4l[1.0]: [ptp4l.0.config:5] port 2 (ens1f1): LISTENING to MASTER on ANNOUNCE_RECEIPT_TIMEOUT_EXPIRES",
+        2 * S,
+    );
+    e.set_profile(
+        "ptp4l.0.config",
+        ProfileInfo {
+            interfaces: vec!["ens1f0".into(), "other".into()],
+            ..ProfileInfo::new("oc")
+        },
+    );
+    let mut last = String::new();
+    e.render_metrics(&mut last);
+    assert!(
+        last.contains(r#"iface="ens1f1""#) && !last.contains(r#"iface="other""#),
+        "{last}"
+    );
+}
