@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 
-use ptp_state::parse::{Control, ParsedLine, split_header};
+use ptp_state::parse::{Control, ParsedLine, PortRole, split_header};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::lines::{CMD_LIVE_START, CMD_RESTART};
@@ -33,7 +33,8 @@ pub struct HubStats {
 #[derive(Debug, Default, Clone)]
 struct ReplayCache {
     status: BTreeMap<(String, String), String>,
-    ports: BTreeMap<(String, u16), String>,
+    /// The last state line of each port, and whether it left the port SLAVE.
+    ports: BTreeMap<(String, u16), (String, bool)>,
     class: BTreeMap<String, String>,
     offsets: BTreeMap<(String, String, String), String>,
 }
@@ -51,11 +52,20 @@ impl ReplayCache {
             ParsedLine::PortEvent {
                 config,
                 port,
-                change: Some(_),
+                change: Some(change),
                 ..
             } => {
+                let slave = change.role == PortRole::Slave;
                 self.ports
-                    .insert((config.to_owned(), port), line.to_owned());
+                    .insert((config.to_owned(), port), (line.to_owned(), slave));
+                // ptp4l prints offsets only while a port is SLAVE or UNCALIBRATED: once no port
+                // is SLAVE, the last offset line is history. Replayed after this port line, it
+                // would tell a newcomer the clock still runs as it did then (e.g. LOCKED after
+                // the grandmaster was lost); the offsets printed from now on are cached anew.
+                if !slave && !self.ports.iter().any(|((c, _), (_, s))| c == config && *s) {
+                    self.offsets
+                        .retain(|(c, p, _), _| !(c == config && p == "ptp4l"));
+                }
             }
             ParsedLine::ClockClassChange { config, .. } => {
                 self.class.insert(config.to_owned(), line.to_owned());
@@ -89,7 +99,7 @@ impl ReplayCache {
     fn lines(&self) -> Vec<String> {
         self.status
             .values()
-            .chain(self.ports.values())
+            .chain(self.ports.values().map(|(l, _)| l))
             .chain(self.class.values())
             .chain(self.offsets.values())
             .cloned()
@@ -295,6 +305,31 @@ mod tests {
         let first = hub.on_connect();
         assert_eq!(first.last().map(String::as_str), Some(CMD_LIVE_START));
         assert_eq!(hub.stats().socket_superseded, 9);
+    }
+
+    /// A port that leaves SLAVE ends ptp4l's offsets: the replay must not carry the last one
+    /// (a newcomer would decide LOCKED from it after the grandmaster was lost); other
+    /// processes' offsets stay, and offsets printed afterwards are cached again.
+    #[test]
+    fn replay_drops_ptp4l_offsets_once_no_port_is_slave() {
+        let hub = Hub::new(None, true, 16);
+        let slave =
+            "ptp4l[1.0]: [ptp4l.0.config] port 1: UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED";
+        let offset = "ptp4l[2.0]: [ptp4l.0.config] master offset 5 s2 freq 0 path delay 500";
+        let phc =
+            "phc2sys[2.1]: [ptp4l.0.config] CLOCK_REALTIME phc offset -4 s2 freq +1 delay 553";
+        let master2 = "ptp4l[2.2]: [ptp4l.0.config] port 2: LISTENING to MASTER on ANNOUNCE_RECEIPT_TIMEOUT_EXPIRES";
+        let lost = "ptp4l[3.0]: [ptp4l.0.config] port 1: SLAVE to LISTENING on ANNOUNCE_RECEIPT_TIMEOUT_EXPIRES";
+        for l in [slave, offset, phc, master2] {
+            hub.publish(l.to_owned());
+        }
+        // Port 2 becoming MASTER does not end the offsets: port 1 is still SLAVE.
+        assert_eq!(hub.replay_lines(), [slave, master2, phc, offset]);
+        hub.publish(lost.to_owned());
+        assert_eq!(hub.replay_lines(), [lost, master2, phc]);
+        let again = "ptp4l[9.0]: [ptp4l.0.config] master offset 900 s0 freq 0 path delay 500";
+        hub.publish(again.to_owned());
+        assert_eq!(hub.replay_lines(), [lost, master2, phc, again]);
     }
 
     /// `/emit-logs` under concurrent publishing: every replayed line is one the cache held when

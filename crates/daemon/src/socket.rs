@@ -2,7 +2,8 @@
 //! (`/cloud-native/events.sock`), as the Go daemon is of cloud-event-proxy.
 //!
 //! On every connection it writes `CMD RESTART` if one is still undelivered, then the replay
-//! (the last process status, port state, clock class and offset line of each process), then
+//! (the last process status, port state, clock class and offset line of each process; no ptp4l
+//! offset once no port of its config is SLAVE), then
 //! `CMD LIVE_START`, then live lines. A lost connection is redialled with backoff (250 ms
 //! doubling to 5 s). While it is down, lines wait in the hub's bounded buffer (oldest dropped,
 //! counted); at reconnect those stale lines are replaced by the replay.

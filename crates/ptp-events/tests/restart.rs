@@ -9,6 +9,10 @@
 //! 2. LOCKED again; the daemon is stopped (SIGTERM) while the producer runs; the offset goes out
 //!    of range; the daemon starts again (`CMD RESTART`, replay): the consumer is told FREERUN
 //!    once, and nothing stale is published meanwhile.
+//! 3. (A second test.) LOCKED; the grandmaster is lost (the port leaves SLAVE, offsets stop):
+//!    HOLDOVER; within the holdover the producer is SIGKILLed and started again: the consumer is
+//!    told FREERUN (when holdover began is unknown to the new producer), never the lost LOCKED
+//!    of the last offset line; the grandmaster returns: LOCKED.
 
 mod common;
 
@@ -25,15 +29,30 @@ const NODE: &str = "node1";
 const IN_RANGE: i64 = 5;
 const OUT_OF_RANGE: i64 = 1_000_000;
 
-/// A stand-in ptp4l: SLAVE, then an `s2` offset every 100 ms, read from `offset_file`.
+/// A stand-in ptp4l: SLAVE, then an `s2` offset every 100 ms, read from `offset_file`; when the
+/// file says `lost`, the port leaves SLAVE (announce timeout) and offsets stop, as when the
+/// grandmaster goes away; a number again, and the port is SLAVE again.
 fn fake_ptp4l(offset_file: &Path) -> String {
     format!(
         r#"#!/bin/sh
 name=$(basename "$2")
 echo "ptp4l[1.000]: [$name:5] port 1 (eth0): UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED"
+slave=1
 while :; do
   n=$(cat '{}')
-  echo "ptp4l[2.000]: [$name:6] master offset $n s2 freq 0 path delay 500"
+  if [ "$n" = lost ]; then
+    if [ $slave = 1 ]; then
+      echo "ptp4l[3.000]: [$name:5] port 1 (eth0): SLAVE to LISTENING on ANNOUNCE_RECEIPT_TIMEOUT_EXPIRES"
+      slave=0
+    fi
+  else
+    if [ $slave = 0 ]; then
+      echo "ptp4l[4.000]: [$name:5] port 1 (eth0): LISTENING to UNCALIBRATED on RS_SLAVE"
+      echo "ptp4l[4.000]: [$name:5] port 1 (eth0): UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED"
+      slave=1
+    fi
+    echo "ptp4l[2.000]: [$name:6] master offset $n s2 freq 0 path delay 500"
+  fi
   sleep 0.1
 done
 "#,
@@ -42,8 +61,13 @@ done
 }
 
 fn set_offset(file: &Path, n: i64) {
+    set_source(file, &n.to_string());
+}
+
+/// What the stand-in ptp4l reads: an offset, or `lost`.
+fn set_source(file: &Path, what: &str) {
     let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, n.to_string()).unwrap();
+    std::fs::write(&tmp, what).unwrap();
     std::fs::rename(tmp, file).unwrap();
 }
 
@@ -257,6 +281,72 @@ async fn producer_and_daemon_restarts_publish_the_current_state_and_nothing_stal
         ],
         "after the daemon restart the consumer must be told the current state only"
     );
+    stop(daemon, "-TERM");
+    stop(producer, "-TERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_restarted_in_holdover_tells_freerun_never_the_lost_lock() {
+    let s = setup();
+    let master = format!("/cluster/node/{NODE}/eth0/master");
+    // Address and state of each lock-state event.
+    let names = |seen: &Seen| -> Vec<String> {
+        states(seen)
+            .iter()
+            .map(|e| e.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let producer = s.producer();
+    let (endpoint, seen) = recorder(lock_states).await;
+    subscribe_when_up(
+        s.port,
+        &format!("/cluster/node/{NODE}/sync"),
+        &endpoint,
+        Duration::from_secs(20),
+    )
+    .await;
+    let daemon = s.daemon();
+    wait_events(&seen, 1, Duration::from_secs(20), "first LOCKED").await;
+    set_source(&s.offset, "lost");
+    wait_events(&seen, 2, Duration::from_secs(10), "HOLDOVER").await;
+    assert_eq!(
+        names(&seen),
+        [format!("{master} LOCKED"), format!("{master} HOLDOVER")]
+    );
+    // Within the 5 s holdover, the producer dies and comes back.
+    stop(producer, "-KILL");
+    let restarted = Instant::now();
+    let producer = s.producer();
+    wait_events(
+        &seen,
+        3,
+        Duration::from_secs(20),
+        "FREERUN after the producer restart",
+    )
+    .await;
+    eprintln!(
+        "producer restart in holdover: FREERUN delivered {:?} after the new producer was spawned",
+        restarted.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        names(&seen),
+        [
+            format!("{master} LOCKED"),
+            format!("{master} HOLDOVER"),
+            format!("{master} FREERUN")
+        ],
+        "after the restart: FREERUN, and never the LOCKED of the last offset line"
+    );
+    set_offset(&s.offset, IN_RANGE);
+    wait_events(
+        &seen,
+        4,
+        Duration::from_secs(10),
+        "LOCKED when the master returns",
+    )
+    .await;
+    assert_eq!(names(&seen)[3], format!("{master} LOCKED"));
     stop(daemon, "-TERM");
     stop(producer, "-TERM");
 }

@@ -778,7 +778,8 @@ impl Engine {
                 }
                 let gi = self.group_idx(config);
                 let g = &mut self.groups[gi];
-                let pi = match g.ports.iter().position(|p| p.number == port) {
+                let known = g.ports.iter().position(|p| p.number == port);
+                let pi = match known {
                     Some(i) => i,
                     None => {
                         let name = iface.map(str::to_owned).or_else(|| {
@@ -821,6 +822,18 @@ impl Engine {
                             Some(now.saturating_add(nanos(th.hold_over_timeout)));
                         self.set_main(gi, SyncState::Holdover, out);
                     }
+                } else if known.is_none()
+                    && change.implies_holdover
+                    && g.kind == Kind::Ptp4l
+                    && g.main.state.is_none()
+                {
+                    // The first word about this port is that it left SLAVE (or never got there):
+                    // the producer started, or restarted, after the clock lost its master, and
+                    // the daemon's replay begins here. When that was is unknown, so holdover
+                    // cannot be timed: FREERUN, rather than nothing (a consumer told HOLDOVER
+                    // by the producer before its restart would wait for FREERUN forever).
+                    g.ptp4l.state = Some(SyncState::Freerun);
+                    self.set_main(gi, SyncState::Freerun, out);
                 }
             }
             ParsedLine::Phc2sysOffset {

@@ -630,3 +630,36 @@ fn a_profile_learned_after_the_first_port_lines_names_the_port() {
         "{last}"
     );
 }
+
+/// A producer that starts (or restarts) after the clock lost its master hears, in the daemon's
+/// replay, a port leaving SLAVE and no offset: FREERUN (when holdover began is unknown), never
+/// silence, which would leave a consumer told HOLDOVER before the restart waiting for ever.
+/// A live start (INITIALIZING, LISTENING, UNCALIBRATED) is not affected: no state until offsets.
+#[test]
+fn a_port_first_seen_leaving_slave_is_freerun() {
+    let mut e = oc(Thresholds::default());
+    let out = feed(
+        &mut e,
+        "ptp4l[9.0]: [ptp4l.0.config:5] port 1 (ens1f0): SLAVE to LISTENING on ANNOUNCE_RECEIPT_TIMEOUT_EXPIRES",
+        S,
+    );
+    assert_eq!(states(&out, Resource::LockState), ["FREERUN"]);
+    assert_eq!(states(&out, Resource::SyncState), ["FREERUN"]);
+    assert_eq!(
+        out[0].values[0].resource_address,
+        "/cluster/node/n1/ens1f0/master"
+    );
+    // Nothing more until the clock locks again; then LOCKED.
+    assert!(feed(&mut e, "ptp4l[10.0]: [ptp4l.0.config:5] port 1 (ens1f0): LISTENING to UNCALIBRATED on RS_SLAVE", 2 * S).is_empty());
+    feed(&mut e, SLAVE, 3 * S);
+    let out = feed(&mut e, &offset(5, 2), 4 * S);
+    assert_eq!(states(&out, Resource::LockState), ["LOCKED"]);
+
+    let mut live = oc(Thresholds::default());
+    for l in [
+        "ptp4l[1.0]: [ptp4l.0.config:5] port 1 (ens1f0): INITIALIZING to LISTENING on INIT_COMPLETE",
+        "ptp4l[2.0]: [ptp4l.0.config:5] port 1 (ens1f0): LISTENING to UNCALIBRATED on RS_SLAVE",
+    ] {
+        assert!(feed(&mut live, l, S).is_empty(), "{l}");
+    }
+}
