@@ -134,6 +134,40 @@ impl Setup {
     }
 }
 
+impl Setup {
+    /// Starts the producer, subscribes a recorder of lock-state events to the node's sync
+    /// resources, starts the daemon and waits for the first LOCKED.
+    async fn start_locked(&self) -> (Kill, Kill, Seen) {
+        let producer = self.producer();
+        let (endpoint, seen) = recorder(lock_states).await;
+        subscribe_when_up(
+            self.port,
+            &format!("/cluster/node/{NODE}/sync"),
+            &endpoint,
+            Duration::from_secs(20),
+        )
+        .await;
+        let daemon = self.daemon();
+        let t = wait_events(&seen, 1, Duration::from_secs(20), "first LOCKED").await;
+        eprintln!("LOCKED {t:?} after the daemon started");
+        (producer, daemon, seen)
+    }
+
+    /// Starts a new producer and waits until `seen` holds `n` events (what the restart must
+    /// tell, `what`); then 1.5 s more, for anything stale to show.
+    async fn respawn_producer(&self, seen: &Seen, n: usize, what: &str) -> Kill {
+        let restarted = Instant::now();
+        let producer = self.producer();
+        wait_events(seen, n, Duration::from_secs(20), what).await;
+        eprintln!(
+            "{what}: delivered {:?} after the new producer was spawned",
+            restarted.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        producer
+    }
+}
+
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let s = Setup {
@@ -194,38 +228,16 @@ async fn producer_and_daemon_restarts_publish_the_current_state_and_nothing_stal
     let locked = format!("{master} LOCKED {IN_RANGE}");
     let freerun = format!("{master} FREERUN {OUT_OF_RANGE}");
 
-    let producer = s.producer();
-    let (endpoint, seen) = recorder(lock_states).await;
-    subscribe_when_up(
-        s.port,
-        &format!("/cluster/node/{NODE}/sync"),
-        &endpoint,
-        Duration::from_secs(20),
-    )
-    .await;
-    let daemon = s.daemon();
-    let t = wait_events(&seen, 1, Duration::from_secs(20), "first LOCKED").await;
-    eprintln!("LOCKED {t:?} after the daemon started");
+    let (producer, daemon, seen) = s.start_locked().await;
     assert_eq!(states(&seen), std::slice::from_ref(&locked));
 
     // 1. The producer is SIGKILLed while the daemon runs; the state changes meanwhile.
     stop(producer, "-KILL");
     set_offset(&s.offset, OUT_OF_RANGE);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let restarted = Instant::now();
-    let producer = s.producer();
-    wait_events(
-        &seen,
-        2,
-        Duration::from_secs(20),
-        "FREERUN after the producer restart",
-    )
-    .await;
-    eprintln!(
-        "producer restart: FREERUN delivered {:?} after the new producer was spawned",
-        restarted.elapsed()
-    );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let producer = s
+        .respawn_producer(&seen, 2, "FREERUN after the producer restart")
+        .await;
     assert_eq!(
         states(&seen),
         [locked.clone(), freerun.clone()],
@@ -296,17 +308,7 @@ async fn a_producer_restarted_in_holdover_tells_freerun_never_the_lost_lock() {
             .map(|e| e.split(' ').take(2).collect::<Vec<_>>().join(" "))
             .collect()
     };
-    let producer = s.producer();
-    let (endpoint, seen) = recorder(lock_states).await;
-    subscribe_when_up(
-        s.port,
-        &format!("/cluster/node/{NODE}/sync"),
-        &endpoint,
-        Duration::from_secs(20),
-    )
-    .await;
-    let daemon = s.daemon();
-    wait_events(&seen, 1, Duration::from_secs(20), "first LOCKED").await;
+    let (producer, daemon, seen) = s.start_locked().await;
     set_source(&s.offset, "lost");
     wait_events(&seen, 2, Duration::from_secs(10), "HOLDOVER").await;
     assert_eq!(
@@ -315,20 +317,9 @@ async fn a_producer_restarted_in_holdover_tells_freerun_never_the_lost_lock() {
     );
     // Within the 5 s holdover, the producer dies and comes back.
     stop(producer, "-KILL");
-    let restarted = Instant::now();
-    let producer = s.producer();
-    wait_events(
-        &seen,
-        3,
-        Duration::from_secs(20),
-        "FREERUN after the producer restart",
-    )
-    .await;
-    eprintln!(
-        "producer restart in holdover: FREERUN delivered {:?} after the new producer was spawned",
-        restarted.elapsed()
-    );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let producer = s
+        .respawn_producer(&seen, 3, "FREERUN after the producer restart in holdover")
+        .await;
     assert_eq!(
         names(&seen),
         [
