@@ -419,9 +419,11 @@ def check(run, daemonset, consumer_dep):
                  f"http://{NODE_IP}:9043{API}/subscriptions", check=False)
         return json.loads(out.stdout) if out.returncode == 0 else None
 
-    subs = wait_for("the consumer's subscriptions",
-                    lambda: [s for s in subscriptions() or [] if consumer_svc in s["EndpointUri"]],
-                    30)
+    wait_for("the consumer's subscriptions",
+             lambda: "all subscriptions created successfully" in consumer_log(), 30)
+    subs = [s for s in subscriptions() or [] if consumer_svc in s["EndpointUri"]]
+    if not subs:
+        raise Failed("the consumer says it subscribed, the producer lists none of its")
     log(f"the consumer subscribed through the publisher Service: {len(subs)} subscriptions")
 
     seen = {}
@@ -497,7 +499,8 @@ def check(run, daemonset, consumer_dep):
             continue
         if peak >= limit:
             raise Failed(f"{name}: memory peak {peak} >= limit {limit}")
-        log(f"{name}: memory peak {peak / 2**20:.1f} MiB (limit {limit / 2**20:.0f} MiB)")
+        log(f"{name}: memory peak of its cgroup {peak / 2**20:.1f} MiB (limit "
+            f"{limit / 2**20:.0f} MiB)")
 
 
 def memory_peak(cid):
