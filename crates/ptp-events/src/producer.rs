@@ -75,7 +75,8 @@ pub struct ProxyArgs {
     /// profile's thresholds (ptpClockThreshold).
     #[arg(long, env = "PTP_PROFILE_PATH", default_value = "/etc/linuxptp")]
     pub profile_dir: PathBuf,
-    /// How often the rendered configs and the profile file are re-read, in seconds.
+    /// How often the rendered configs and the profile file are re-read, in seconds (every
+    /// second until a first config is found).
     #[arg(long, env = "CONFIG_UPDATE_INTERVAL", default_value_t = 10)]
     pub config_update_interval: u64,
     /// A process that comes back within this time after going down causes no state change (ms).
