@@ -33,7 +33,7 @@ pub struct HubStats {
 #[derive(Debug, Default, Clone)]
 struct ReplayCache {
     status: BTreeMap<(String, String), String>,
-    /// The last state line of each port, and whether it left the port SLAVE.
+    /// The last state line of each port, and whether the port is SLAVE after it.
     ports: BTreeMap<(String, u16), (String, bool)>,
     class: BTreeMap<String, String>,
     offsets: BTreeMap<(String, String, String), String>,
