@@ -29,9 +29,10 @@ Checks: the init container hands the store to uid 65532 (0700); the running prod
 65532, no capabilities, no_new_privs, seccomp filtering and a read-only root; the probes pass;
 the consumer subscribes; the node's clock locks and the consumer hears LOCKED; the grandmaster
 stops: HOLDOVER then FREERUN reach the consumer; the producer container is killed and started
-again (as a kubelet restarts it): the subscription is still there (the hostPath store), and the
-grandmaster's return reaches the consumer as LOCKED without it subscribing again; the producer's
-peak memory stays under its limit.
+again (as a kubelet restarts it): the subscription is still there (the hostPath store), the
+producer says FREERUN and publishes no LOCKED while the grandmaster is away, and its return
+reaches the consumer as LOCKED without it subscribing again; the daemon container is killed and
+started again: one new ptp4l, LOCKED again; each container's memory peak stays under its limit.
 
 On some machines podman's OCI runtime (crun) refuses to start containers: with cgroup v1 and a
 cgroup v2 hierarchy that has controllers ("hybrid mode"), and when it cannot raise resource
@@ -224,6 +225,16 @@ class Pod:
         for c in self.spec["containers"]:
             self.run_container(c, detach=True)
             self.run.containers.append(f"{self.name}-{c['name']}")
+
+    def restart(self, c):
+        """SIGKILL of a container, then the same spec started again, as a kubelet restarts a
+        dead container (same volumes)."""
+        name = f"{self.name}-{c['name']}"
+        sh("podman", "kill", "-s", "KILL", name)
+        sh("podman", "rm", "-f", name)
+        self.run.containers.remove(name)
+        self.run_container(c, detach=True)
+        self.run.containers.append(name)
 
     def container(self, name):
         return next(c for c in self.spec["containers"] if c["name"] == name)
@@ -453,11 +464,7 @@ def check(run, daemonset, consumer_dep):
 
     # The kubelet restarts a dead container with the same spec and volumes.
     before = sorted(s["SubscriptionId"] for s in subscriptions() or [])
-    sh("podman", "kill", "-s", "KILL", "linuxptp-daemon-cloud-event-proxy")
-    sh("podman", "rm", "-f", "linuxptp-daemon-cloud-event-proxy")
-    run.containers.remove("linuxptp-daemon-cloud-event-proxy")
-    ptp.run_container(proxy, detach=True)
-    run.containers.append("linuxptp-daemon-cloud-event-proxy")
+    ptp.restart(proxy)
     wait_for("the restarted producer's readiness probe", lambda: ptp.probe(proxy), 30)
     after = sorted(s["SubscriptionId"] for s in subscriptions() or [])
     if after != before:
@@ -488,6 +495,26 @@ def check(run, daemonset, consumer_dep):
         "without subscribing again")
     if sorted(s["SubscriptionId"] for s in subscriptions() or []) != after:
         raise Failed("the consumer's subscriptions changed after the producer's restart")
+
+    # The daemon container dies: its ptp4l dies with it (the container's PID namespace); the
+    # kubelet starts it again, it starts one ptp4l, and the clock locks again.
+    def node_ptp4l():
+        pids = sh("ip", "netns", "pids", node, check=False).stdout.split()
+        return [p for p in pids
+                if Path(f"/proc/{p}/comm").exists()
+                and Path(f"/proc/{p}/comm").read_text().strip() == "ptp4l"]
+
+    mark = len(consumer_log().splitlines())
+    old_ptp4l = node_ptp4l()
+    t0 = time.monotonic()
+    ptp.restart(ptp.container("linuxptp-daemon-container"))
+    wait_for("LOCKED at the consumer after the daemon's restart", lambda: heard("LOCKED", mark), 90)
+    running = node_ptp4l()
+    if len(running) != 1 or set(running) & set(old_ptp4l):
+        raise Failed(f"ptp4l on the node after the daemon's restart: {running} (before: "
+                     f"{old_ptp4l})")
+    log(f"daemon killed and started again: one new ptp4l (the old one died with its container), "
+        f"LOCKED again {time.monotonic() - t0:.1f} s after the kill")
 
     for name, c in (("linuxptp-daemon-cloud-event-proxy", proxy),
                     ("consumer-cloud-event-consumer", consumer.container("cloud-event-consumer"))):
