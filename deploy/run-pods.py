@@ -122,7 +122,9 @@ class Pod:
     def __init__(self, run, workload, name, netns, pod_ip, hosts):
         self.run, self.name, self.netns, self.pod_ip, self.hosts = run, name, netns, pod_ip, hosts
         self.spec = workload["spec"]["template"]["spec"]
-        self.host_network = self.spec.get("hostNetwork", False)
+        if self.spec.get("hostNetwork", False) != (netns == run.node_ns):
+            raise Failed(f"{name}: hostNetwork is {self.spec.get('hostNetwork', False)}, but the "
+                         f"pod was placed in {netns}")
         self.dir = run.scratch / name
         self.volumes = {}
         kinds = {}
@@ -372,7 +374,10 @@ def main():
 
 
 def check(run, daemonset, consumer_dep):
-    log(f"{run.image}: {sh('podman', 'run', '--rm', '--pull', 'never', '--ulimit', f'nofile={run.nofile}:{run.nofile}', '--ulimit', 'nproc=4096:4096', run.image, '--version').stdout.strip()}")
+    version = sh("podman", "run", "--rm", "--pull", "never", "--ulimit",
+                 f"nofile={run.nofile}:{run.nofile}", "--ulimit", "nproc=4096:4096", run.image,
+                 "--version").stdout.strip()
+    log(f"{run.image}: {version}")
     # The node: ens1f0 cabled to the grandmaster; an address on the pod network, where the
     # consumer's pod lives.
     node = run.node_ns = run.ns("node")
