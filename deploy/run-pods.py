@@ -158,12 +158,16 @@ class Pod:
                 os.chown(d, 0, fs_group)
                 os.chmod(d, 0o2777 if kind == "emptyDir" else 0o2755)
 
+    def cname(self, c):
+        """The podman name of container `c` of this pod."""
+        return f"{self.name}-{c['name']}"
+
     def podman_args(self, c):
         pod_sc = self.spec.get("securityContext", {})
         sc = {**{k: pod_sc[k] for k in ("runAsUser", "runAsGroup", "runAsNonRoot",
                                         "seccompProfile") if k in pod_sc},
               **c.get("securityContext", {})}
-        a = ["--name", f"{self.name}-{c['name']}", "--network", f"ns:/run/netns/{self.netns}",
+        a = ["--name", self.cname(c), "--network", f"ns:/run/netns/{self.netns}",
              "--pull", "never",
              "--ulimit", f"nofile={self.run.nofile}:{self.run.nofile}",
              "--ulimit", "nproc=4096:4096"]
@@ -226,12 +230,12 @@ class Pod:
             log(f"{self.name}: init container {c['name']} exited 0")
         for c in self.spec["containers"]:
             self.run_container(c, detach=True)
-            self.run.containers.append(f"{self.name}-{c['name']}")
+            self.run.containers.append(self.cname(c))
 
     def restart(self, c):
         """SIGKILL of a container, then the same spec started again, as a kubelet restarts a
         dead container (same volumes)."""
-        name = f"{self.name}-{c['name']}"
+        name = self.cname(c)
         sh("podman", "kill", "-s", "KILL", name)
         sh("podman", "rm", "-f", name)
         self.run.containers.remove(name)
@@ -260,6 +264,7 @@ class Run:
         self.containers = []
         self.gm = None
         self.node_ns = None
+        self.gm_ns = None
         self.domain = 0
         self.binary = None
         self.configmaps = {}
@@ -312,12 +317,13 @@ def wait_for(what, cond, timeout):
 
 
 def container_status(name):
+    """The `/proc/<pid>/status` fields of a running container's first process."""
     pid = sh("podman", "inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         k, _, v = line.partition(":")
         fields[k] = v.strip()
-    return pid, fields
+    return fields
 
 
 def main():
@@ -410,13 +416,13 @@ def check(run, daemonset, consumer_dep):
     proxy = ptp.container("cloud-event-proxy")
     wait_for("the producer's readiness probe", lambda: ptp.probe(proxy), 30)
     log("the producer's readiness probe passes")
-    pid, status = container_status("linuxptp-daemon-cloud-event-proxy")
+    status = container_status(ptp.cname(proxy))
     uid = status["Uid"].split()[0]
     if (uid, status["CapEff"], status["NoNewPrivs"], status["Seccomp"]) != (
             "65532", "0000000000000000", "1", "2"):
         raise Failed(f"producer process: Uid {status['Uid']}, CapEff {status['CapEff']}, "
                      f"NoNewPrivs {status['NoNewPrivs']}, Seccomp {status['Seccomp']}")
-    touch = sh("podman", "exec", "linuxptp-daemon-cloud-event-proxy", "sh", "-c",
+    touch = sh("podman", "exec", ptp.cname(proxy), "sh", "-c",
                "touch /probe-write", check=False)
     if touch.returncode == 0 or "Read-only file system" not in touch.stderr:
         raise Failed(f"the producer's root file system is writable: {touch.stderr.strip()}")
@@ -425,9 +431,10 @@ def check(run, daemonset, consumer_dep):
 
     consumer = Pod(run, consumer_dep, "consumer", pods, CONSUMER_IP, hosts)
     consumer.start()
+    consumer_c = consumer.container("cloud-event-consumer")
 
     def consumer_log():
-        out = sh("podman", "logs", "consumer-cloud-event-consumer", check=False)
+        out = sh("podman", "logs", consumer.cname(consumer_c), check=False)
         return out.stdout + out.stderr
 
     def subscriptions():
@@ -521,8 +528,7 @@ def check(run, daemonset, consumer_dep):
     log(f"daemon killed and started again: one new ptp4l (the old one died with its container), "
         f"LOCKED again {time.monotonic() - t0:.1f} s after the kill")
 
-    for name, c in (("linuxptp-daemon-cloud-event-proxy", proxy),
-                    ("consumer-cloud-event-consumer", consumer.container("cloud-event-consumer"))):
+    for name, c in ((ptp.cname(proxy), proxy), (consumer.cname(consumer_c), consumer_c)):
         cid = sh("podman", "inspect", "-f", "{{.Id}}", name).stdout.strip()
         peak = memory_peak(cid)
         limit = quantity_bytes(c["resources"]["limits"]["memory"])
