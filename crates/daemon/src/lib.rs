@@ -306,12 +306,7 @@ impl Daemon {
     /// Parses, validates, renders and writes the configs to temporary files. Touches no
     /// running process.
     fn prepare(&self, bytes: &[u8]) -> Result<(Plan, Vec<(PathBuf, PathBuf)>), String> {
-        let origin = self.opts.profile_file.display().to_string();
-        let text = std::str::from_utf8(bytes).map_err(|e| format!("{origin}: not UTF-8: {e}"))?;
-        let (form, profiles) = ptp_config::parse_profiles(text, &self.opts.node)
-            .map_err(|e| e.with_origin_public(&origin).to_string())?;
-        let plan = ptp_config::plan(&profiles, &self.opts.render)
-            .map_err(|e| e.with_origin_public(&origin).to_string())?;
+        let (form, plan) = read_plan(&self.opts, bytes)?;
         tracing::info!(
             ?form,
             profiles = plan.profiles.len(),
@@ -424,6 +419,22 @@ async fn stop_all(r: Running) {
 /// Removes `ptp4l|phc2sys|ts2phc.<N>.config` and `ptp4l.<N>.socket` left in `dir` by an earlier
 /// run (Go removes `/var/run/{ts2phc,synce4l,ptp4l,phc2sys,chronyd,pmc}*`; this is narrower, so
 /// that unrelated files in a shared `/var/run` survive).
+/// Parses and validates the profiles in `bytes` (the content of `opts.profile_file`) for
+/// `opts.node` and plans their processes, as the daemon applies them; errors name the file.
+/// Renders nothing to disk.
+pub fn read_plan(
+    opts: &DaemonOptions,
+    bytes: &[u8],
+) -> Result<(ptp_config::InputForm, Plan), String> {
+    let origin = opts.profile_file.display().to_string();
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("{origin}: not UTF-8: {e}"))?;
+    let (form, profiles) = ptp_config::parse_profiles(text, &opts.node)
+        .map_err(|e| e.with_origin_public(&origin).to_string())?;
+    let plan = ptp_config::plan(&profiles, &opts.render)
+        .map_err(|e| e.with_origin_public(&origin).to_string())?;
+    Ok((form, plan))
+}
+
 fn remove_rendered(dir: &Path) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;

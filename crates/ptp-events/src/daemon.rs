@@ -124,12 +124,9 @@ fn secs(name: &str, v: f64) -> anyhow::Result<Duration> {
 /// `--check`: the profiles as the daemon would run them, without running anything.
 fn check(opts: &daemon::DaemonOptions) -> anyhow::Result<()> {
     let file = &opts.profile_file;
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("profiles {}: cannot read", file.display()))?;
-    let (_, profiles) = ptp_config::parse_profiles(&text, &opts.node)
-        .with_context(|| format!("profiles {}", file.display()))?;
-    let plan = ptp_config::plan(&profiles, &opts.render)
-        .with_context(|| format!("profiles {}", file.display()))?;
+    let bytes =
+        std::fs::read(file).with_context(|| format!("profiles {}: cannot read", file.display()))?;
+    let (_, plan) = daemon::read_plan(opts, &bytes).map_err(anyhow::Error::msg)?;
     let mut warnings = 0;
     for p in plan.processes() {
         println!("{} ({}): {}", p.config_file, p.profile, p.argv.join(" "));
