@@ -1,8 +1,9 @@
 //! Structure-aware engine target: the input chooses an engine configuration (profiles, clock
 //! types, thresholds, interfaces, aliases, downtime threshold) and a sequence of well-formed
 //! linuxptp-daemon lines (every line kind the parser knows, with numbers near the thresholds and
-//! at the extremes, names with characters that need escaping) and clock advances. Byte mutations
-//! of the plain `engine` target rarely spell a whole valid line; here every input is a session.
+//! at the extremes, names with characters that need escaping; a few with a damaged header, cut
+//! short or trailed by an odd character) and clock advances. Byte mutations of the plain `engine`
+//! target rarely spell a whole valid line; here every input is a session.
 //!
 //! Properties checked, besides "no panic":
 //! - the engine is deterministic: two engines fed the same session emit the same changes and
