@@ -416,9 +416,6 @@ async fn stop_all(r: Running) {
     }
 }
 
-/// Removes `ptp4l|phc2sys|ts2phc.<N>.config` and `ptp4l.<N>.socket` left in `dir` by an earlier
-/// run (Go removes `/var/run/{ts2phc,synce4l,ptp4l,phc2sys,chronyd,pmc}*`; this is narrower, so
-/// that unrelated files in a shared `/var/run` survive).
 /// Parses and validates the profiles in `bytes` (the content of `opts.profile_file`) for
 /// `opts.node` and plans their processes, as the daemon applies them; errors name the file.
 /// Renders nothing to disk.
@@ -435,6 +432,9 @@ pub fn read_plan(
     Ok((form, plan))
 }
 
+/// Removes `ptp4l|phc2sys|ts2phc.<N>.config` and `ptp4l.<N>.socket` left in `dir` by an earlier
+/// run (Go removes `/var/run/{ts2phc,synce4l,ptp4l,phc2sys,chronyd,pmc}*`; this is narrower, so
+/// that unrelated files in a shared `/var/run` survive).
 fn remove_rendered(dir: &Path) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
