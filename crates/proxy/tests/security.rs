@@ -582,15 +582,25 @@ fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Reads raw HTTP/2 frames until the connection ends; returns the GOAWAY error code, if one
-/// came.
-async fn read_goaway(mut r: tokio::net::tcp::OwnedReadHalf) -> Option<u32> {
+/// What a raw HTTP/2 client was sent on one connection until it ended.
+#[derive(Debug, Default)]
+struct Received {
+    /// HEADERS frames (responses).
+    headers: usize,
+    /// RST_STREAM frames.
+    resets: usize,
+    /// The GOAWAY error code, if one came.
+    goaway: Option<u32>,
+}
+
+/// Reads raw HTTP/2 frames until the connection ends.
+async fn read_frames(mut r: tokio::net::tcp::OwnedReadHalf) -> Received {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
-    let mut goaway = None;
+    let mut got = Received::default();
     loop {
         match r.read(&mut chunk).await {
-            Ok(0) | Err(_) => return goaway,
+            Ok(0) | Err(_) => return got,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
         while buf.len() >= 9 {
@@ -598,8 +608,13 @@ async fn read_goaway(mut r: tokio::net::tcp::OwnedReadHalf) -> Option<u32> {
             if buf.len() < 9 + len {
                 break;
             }
-            if buf[3] == 0x7 && len >= 8 {
-                goaway = Some(u32::from_be_bytes(buf[13..17].try_into().unwrap()));
+            match buf[3] {
+                0x1 => got.headers += 1,
+                0x3 => got.resets += 1,
+                0x7 if len >= 8 => {
+                    got.goaway = Some(u32::from_be_bytes(buf[13..17].try_into().unwrap()))
+                }
+                _ => {}
             }
             buf.drain(..9 + len);
         }
@@ -607,16 +622,16 @@ async fn read_goaway(mut r: tokio::net::tcp::OwnedReadHalf) -> Option<u32> {
 }
 
 /// A raw h2c connection after the preface and an empty SETTINGS: the write half, and a task
-/// reading frames until the connection ends (see [`read_goaway`]).
+/// reading frames until the connection ends (see [`read_frames`]).
 async fn raw_h2(
     p: &Producer,
 ) -> (
-    tokio::task::JoinHandle<Option<u32>>,
+    tokio::task::JoinHandle<Received>,
     tokio::net::tcp::OwnedWriteHalf,
 ) {
     let tcp = tokio::net::TcpStream::connect(p.api_addr).await.unwrap();
     let (r, mut w) = tcp.into_split();
-    let reader = tokio::spawn(read_goaway(r));
+    let reader = tokio::spawn(read_frames(r));
     w.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         .await
         .unwrap();
@@ -652,7 +667,8 @@ async fn http2_continuation_flood_is_cut_off_and_others_are_served() {
     let goaway = tokio::time::timeout(Duration::from_secs(10), reader)
         .await
         .expect("the server must end the connection")
-        .unwrap();
+        .unwrap()
+        .goaway;
     // Cut off long before 200,000 frames (2.2 MB of headers); with a GOAWAY saying why when
     // the server got to send one.
     assert!(sent < 200_000, "the server took {sent} CONTINUATION frames");
@@ -662,6 +678,24 @@ async fn http2_continuation_flood_is_cut_off_and_others_are_served() {
     );
     assert_eq!(health_on_new_connection(&p).await, Some(200));
     p.stop().await;
+}
+
+/// The `/health` answers another client got, with when each came.
+type HealthAnswers = tokio::task::JoinHandle<Vec<(Option<u16>, Instant)>>;
+
+/// Another client asking for `/health` on a new connection every 100 ms, until told to stop.
+fn health_prober(p: &Producer) -> (tokio::sync::watch::Sender<bool>, HealthAnswers) {
+    let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
+    let api = p.api_addr;
+    let prober = tokio::spawn(async move {
+        let mut answers = Vec::new();
+        while !*done_rx.borrow() {
+            answers.push((health_at(api).await, Instant::now()));
+            let _ = tokio::time::timeout(Duration::from_millis(100), done_rx.changed()).await;
+        }
+        answers
+    });
+    (done_tx, prober)
 }
 
 /// The resident memory of this process (the producer runs in it), in bytes.
@@ -760,20 +794,7 @@ async fn http2_empty_data_window_update_and_priority_floods_cost_no_memory() {
         let before = rss_bytes();
         let (reader, mut w) = raw_h2(&p).await;
         w.write_all(&opening).await.unwrap();
-        // Another client asks for /health on a new connection every 100 ms while the flood runs.
-        let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
-        let prober = {
-            let api = p.api_addr;
-            tokio::spawn(async move {
-                let mut answers = Vec::new();
-                while !*done_rx.borrow() {
-                    answers.push((health_at(api).await, Instant::now()));
-                    let _ =
-                        tokio::time::timeout(Duration::from_millis(100), done_rx.changed()).await;
-                }
-                answers
-            })
-        };
+        let (done_tx, prober) = health_prober(&p);
         let batch = frame.repeat(10_000);
         let mut sent = 0usize;
         let mut ended = false;
@@ -801,7 +822,7 @@ async fn http2_empty_data_window_update_and_priority_floods_cost_no_memory() {
             .await
             .ok()
             .and_then(Result::ok)
-            .flatten();
+            .and_then(|got| got.goaway);
         let sent_bytes = sent * frame.len();
         eprintln!(
             "{name} flood: {sent} frames ({} KiB) taken, cut off: {ended}, GOAWAY {goaway:?}, \
@@ -834,6 +855,130 @@ async fn http2_empty_data_window_update_and_priority_floods_cost_no_memory() {
         }
         assert_eq!(health_on_new_connection(&p).await, Some(200));
     }
+    p.stop().await;
+}
+
+/// Header-list floods (CVE-2019-9516 "0-length headers" class). HPACK lets a client put a
+/// header in the connection's table once and then repeat it at one byte per copy, so a 16 KiB
+/// HEADERS frame decodes to up to 16,000 headers. Three shapes on raw h2c connections:
+/// - the 0-length header itself (empty name and value), 16,000 copies: the empty name is not a
+///   header name, so the request is refused at once;
+/// - a one-byte name, 16,000 copies in one frame (512 KiB of header list against the 64 KiB
+///   limit): the connection is ended with `GOAWAY ENHANCE_YOUR_CALM`;
+/// - the attacker's best shape: 6,000 copies per request (192 KiB: over the limit, under the
+///   point where the connection is ended), a new stream each time, thousands of them. Each is
+///   refused with a 431 without being kept: memory must not grow with the bytes sent, and
+///   others are answered meanwhile.
+#[tokio::test]
+async fn http2_header_list_floods_are_refused_and_cost_no_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(dir.path(), ApiPolicy::default()).await;
+    // HEADERS: GET, http, `/` (HPACK static indexes), then the header added to the dynamic table
+    // (literal with incremental indexing) on the first stream only, then copies of it by index
+    // (62, the newest dynamic entry: one byte, 0xbe).
+    let floods: [(&str, &[u8], usize, u32); 3] = [
+        ("empty name and value", &[0x40, 0x00, 0x00], 16_000, 1),
+        (
+            "one-byte name, whole frame",
+            &[0x40, 0x01, b'a', 0x00],
+            16_000,
+            1,
+        ),
+        (
+            "one-byte name, under the abuse cut-off",
+            &[0x40, 0x01, b'a', 0x00],
+            6_000,
+            3_000,
+        ),
+    ];
+    for (name, insert, copies, streams) in floods {
+        let before = rss_bytes();
+        let (reader, mut w) = raw_h2(&p).await;
+        let (done_tx, prober) = health_prober(&p);
+        let mut sent = 0u32;
+        let mut sent_bytes = 0usize;
+        let mut ended = false;
+        while sent < streams {
+            let mut block = vec![0x82, 0x86, 0x84];
+            if sent == 0 {
+                block.extend_from_slice(insert);
+            }
+            block.resize(block.len() + copies, 0xbe);
+            let frame = h2_frame(0x1, 0x5, 2 * sent + 1, &block);
+            match tokio::time::timeout(Duration::from_secs(5), w.write_all(&frame)).await {
+                Ok(Ok(())) => {
+                    sent += 1;
+                    sent_bytes += frame.len();
+                }
+                Ok(Err(_)) => {
+                    ended = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        done_tx.send(true).unwrap();
+        let answers = prober.await.unwrap();
+        let grown = rss_bytes().saturating_sub(before);
+        // The client's GOAWAY (no error): the server answers what it has and closes.
+        let _ = w.write_all(&h2_frame(0x7, 0, 0, &[0; 8])).await;
+        let got = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .expect("the server must end the connection after the client's GOAWAY")
+            .unwrap();
+        eprintln!(
+            "{name}: {sent} requests ({} KiB) written, cut off: {ended}, got {got:?}, \
+             memory +{} KiB, {} health checks meanwhile",
+            sent_bytes / 1024,
+            grown / 1024,
+            answers.len()
+        );
+        assert!(
+            answers.iter().all(|a| a.0 == Some(200)),
+            "{name}: others not served during the flood: {answers:?}"
+        );
+        match streams {
+            // One request: refused as a connection error, nothing answered.
+            1 => {
+                assert_eq!(got.headers, 0, "{name}: {got:?}");
+                let expected = if insert[1] == 0 {
+                    0x1 // PROTOCOL_ERROR: an empty name is no header name
+                } else {
+                    0xb // ENHANCE_YOUR_CALM: four times the header-list limit
+                };
+                assert_eq!(got.goaway, Some(expected), "{name}: {got:?}");
+            }
+            // Thousands: all taken and each answered (the 431, checked below with a real
+            // client), with memory flat although far more than the bound was sent.
+            _ => {
+                assert!(!ended && sent == streams, "{name}: cut off after {sent}");
+                assert_eq!(got.headers, sent as usize, "{name}: {got:?}");
+                assert!(
+                    sent_bytes > 16 << 20,
+                    "{name}: only {sent_bytes} bytes sent"
+                );
+                assert!(grown < 8 << 20, "{name}: memory grew by {grown} bytes");
+                assert!(!answers.is_empty(), "{name}: no health check meanwhile");
+            }
+        }
+        assert_eq!(health_on_new_connection(&p).await, Some(200));
+    }
+    // A real HTTP/2 client sending 6,000 `a: ` headers (HPACK-indexed by the client itself)
+    // gets 431, and its connection stays usable.
+    let tcp = tokio::net::TcpStream::connect(p.api_addr).await.unwrap();
+    let (mut h2, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(conn);
+    let mut req = http::Request::get(format!("http://x{BASE}/health"));
+    for _ in 0..6_000 {
+        req = req.header("a", "");
+    }
+    h2 = h2.ready().await.unwrap();
+    let (resp, _) = h2.send_request(req.body(()).unwrap(), true).unwrap();
+    assert_eq!(resp.await.unwrap().status(), 431);
+    let req = http::Request::get(format!("http://x{BASE}/health"));
+    h2 = h2.ready().await.unwrap();
+    let (resp, _) = h2.send_request(req.body(()).unwrap(), true).unwrap();
+    assert_eq!(resp.await.unwrap().status(), 200);
     p.stop().await;
 }
 
