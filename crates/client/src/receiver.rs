@@ -27,9 +27,10 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::{RootCertStore, ServerConfig};
 
 use crate::event::{Event, decode_event};
 
@@ -162,15 +163,23 @@ async fn receive<H: EventHandler>(handler: &H, body: &[u8]) -> Response {
 }
 
 /// TLS for a [`Receiver`]: its certificate chain (PEM, leaf first) and private key (PEM:
-/// PKCS#8, PKCS#1 or SEC1). Both files are re-read when either changes (checked on every new
-/// connection), so a rotated certificate is served without a restart; files that cannot be used
-/// are logged and the previous certificate kept.
+/// PKCS#8, PKCS#1 or SEC1), and optionally the CA that the producer's client certificate must be
+/// issued by (mutual TLS). The files are re-read when any of them changes (checked on every new
+/// connection), so a rotated certificate or CA applies without a restart; files that cannot be
+/// used are logged and the previous ones kept.
+///
+/// With `client_ca`, a connection without a client certificate of that CA is refused during the
+/// handshake: nobody but the producer (given that certificate with `--delivery-client-cert`)
+/// can post events to the receiver, so a forged `LOCKED` or `FREERUN` never reaches the handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiverTls {
     /// The certificate chain file.
     pub cert: PathBuf,
     /// The private key file.
     pub key: PathBuf,
+    /// The CA certificate(s) (PEM) that clients must present a certificate of; `None`: no client
+    /// certificate asked for.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// The modification time and length of a file (`None` when it cannot be read).
@@ -180,8 +189,12 @@ fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
 }
 
 impl ReceiverTls {
-    fn stamps(&self) -> [Option<(std::time::SystemTime, u64)>; 2] {
-        [stamp(&self.cert), stamp(&self.key)]
+    fn stamps(&self) -> [Option<(std::time::SystemTime, u64)>; 3] {
+        [
+            stamp(&self.cert),
+            stamp(&self.key),
+            self.client_ca.as_deref().and_then(stamp),
+        ]
     }
 
     /// The acceptor these files describe; an error naming the file that cannot be used.
@@ -192,19 +205,37 @@ impl ReceiverTls {
                 format!("receiver TLS {}: {e}", path.display()),
             )
         };
-        let certs = CertificateDer::pem_file_iter(&self.cert)
-            .map_err(|e| bad(&self.cert, &e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(&self.cert, &e))?;
-        if certs.is_empty() {
-            return Err(bad(&self.cert, &"no PEM certificate in the file"));
-        }
+        let read_certs = |path: &PathBuf| {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| bad(path, &e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(path, &e))?;
+            if certs.is_empty() {
+                return Err(bad(path, &"no PEM certificate in the file"));
+            }
+            Ok(certs)
+        };
+        let certs = read_certs(&self.cert)?;
         let key = PrivateKeyDer::from_pem_file(&self.key).map_err(|e| bad(&self.key, &e))?;
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
+        let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| bad(&self.cert, &e))?
-            .with_no_client_auth()
+            .map_err(|e| bad(&self.cert, &e))?;
+        let builder = match &self.client_ca {
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                for c in read_certs(ca)? {
+                    roots.add(c).map_err(|e| bad(ca, &e))?;
+                }
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .map_err(|e| bad(ca, &e))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder
             .with_single_cert(certs, key)
             .map_err(|e| bad(&self.cert, &e))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -227,7 +258,7 @@ pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// The receiver's TLS files, their stamps when last read, and the acceptor built from them.
 struct TlsSource {
     files: ReceiverTls,
-    loaded: [Option<(std::time::SystemTime, u64)>; 2],
+    loaded: [Option<(std::time::SystemTime, u64)>; 3],
     acceptor: TlsAcceptor,
 }
 

@@ -273,6 +273,7 @@ async fn tls_receiver_gets_events_from_a_producer_delivering_over_tls() {
     let tls = ReceiverTls {
         cert: write(d, "receiver.crt", &first.cert_pem),
         key: write(d, "receiver.key", &first.key_pem),
+        client_ca: None,
     };
     let (handler, mut events) = receiver::channel(8);
     let r = Receiver::bind_tls("127.0.0.1:0", "/event", handler, tls.clone())
@@ -339,10 +340,142 @@ async fn tls_receiver_gets_events_from_a_producer_delivering_over_tls() {
         ReceiverTls {
             cert: garbage,
             key: tls.key.clone(),
+            client_ca: None,
         },
     )
     .await
     .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("garbage.crt"), "{err}");
+}
+
+/// A receiver with `client_ca` (mutual TLS): the producer presenting a client certificate of
+/// that CA delivers; a producer without one cannot subscribe (its initial notification is
+/// refused in the handshake, so creation fails with 400); the CA file replaced by another CA
+/// applies at the next connection; an unusable CA file is named at bind.
+#[tokio::test]
+async fn mutual_tls_receiver_takes_events_only_from_producers_with_a_certificate() {
+    use proxy::tls::{DeliveryTls, DeliveryTlsFiles};
+    use ptp_events_client::{Receiver, ReceiverTls};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let consumer_ca = ca("consumer CA");
+    let receiver_cert = leaf(&consumer_ca, "consumer", true);
+    let producer_ca = ca("producer CA");
+    let tls = ReceiverTls {
+        cert: write(d, "receiver.crt", &receiver_cert.cert_pem),
+        key: write(d, "receiver.key", &receiver_cert.key_pem),
+        client_ca: Some(write(d, "producer-ca.crt", &producer_ca.pem)),
+    };
+    let (handler, mut events) = receiver::channel(8);
+    let r = Receiver::bind_tls("127.0.0.1:0", "/event", handler, tls.clone())
+        .await
+        .unwrap();
+    let consumer_ca_file = write(d, "consumer-ca.crt", &consumer_ca.pem);
+    // A producer delivering with the given client identity (None: without one).
+    let producer = |dir: &Path, identity: Option<&pki::Leaf>| {
+        let mut cfg = config(dir);
+        let client_identity = identity.map(|id| {
+            (
+                write(dir, "producer.crt", &id.cert_pem),
+                write(dir, "producer.key", &id.key_pem),
+            )
+        });
+        cfg.delivery = DeliveryConfig {
+            tls: Some(std::sync::Arc::new(
+                DeliveryTls::open(DeliveryTlsFiles {
+                    ca: consumer_ca_file.clone(),
+                    client_identity,
+                })
+                .unwrap(),
+            )),
+            ..DeliveryConfig::default()
+        };
+        Producer::start_with(cfg, ApiPolicy::default())
+    };
+    let lock_state = resource_address(NODE, Resource::LockState);
+    let recv = async |events: &mut tokio::sync::mpsc::Receiver<ptp_events_client::Event>| {
+        tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+            .await
+            .expect("an event")
+            .unwrap()
+    };
+
+    // With the producer's certificate: subscribed, events arrive.
+    let (d1, d2, d3) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let good = producer(d1.path(), Some(&leaf(&producer_ca, "producer", false)))
+        .await
+        .unwrap();
+    let c = Client::new(&format!("127.0.0.1:{}", good.api_addr.port())).unwrap();
+    c.subscribe(&lock_state, &r.endpoint_uri()).await.unwrap();
+    assert_eq!(
+        recv(&mut events).await.resource(),
+        Some(Resource::LockState)
+    );
+
+    // Without a client certificate, or with one of another CA: the initial notification is
+    // refused in the handshake, so the subscription is not created; nothing reaches the handler.
+    let other_ca = ca("someone else's CA");
+    for (dir, identity) in [
+        (d2.path(), None),
+        (d3.path(), Some(leaf(&other_ca, "x", false))),
+    ] {
+        let bad = producer(dir, identity.as_ref()).await.unwrap();
+        let c = Client::new(&format!("127.0.0.1:{}", bad.api_addr.port())).unwrap();
+        let err = c
+            .subscribe(&lock_state, &r.endpoint_uri())
+            .await
+            .unwrap_err();
+        assert!(err.is_bad_request(), "{err}");
+        assert!(bad.hub.list().is_empty());
+        bad.stop().await;
+    }
+    assert!(
+        events.try_recv().is_err(),
+        "nothing from the refused producers"
+    );
+
+    // The client CA rotated to another: the first producer's certificate is no longer taken at
+    // the next connection (a new subscription's initial notification), the new CA's is.
+    let rotated_ca = ca("rotated producer CA");
+    replace(tls.client_ca.as_ref().unwrap(), &rotated_ca.pem);
+    let sync_state = resource_address(NODE, Resource::SyncState);
+    let err = c
+        .subscribe(&sync_state, &format!("{}?again", r.endpoint_uri()))
+        .await
+        .unwrap_err();
+    assert!(err.is_bad_request(), "{err}");
+    let d4 = tempfile::tempdir().unwrap();
+    let rotated = producer(d4.path(), Some(&leaf(&rotated_ca, "producer", false)))
+        .await
+        .unwrap();
+    let c4 = Client::new(&format!("127.0.0.1:{}", rotated.api_addr.port())).unwrap();
+    c4.subscribe(&sync_state, &r.endpoint_uri()).await.unwrap();
+    assert_eq!(
+        recv(&mut events).await.resource(),
+        Some(Resource::SyncState)
+    );
+    r.stop().await.unwrap();
+    good.stop().await;
+    rotated.stop().await;
+
+    // An unusable CA file: an InvalidInput error naming it.
+    let garbage = write(d, "garbage-ca.crt", "garbage\n");
+    let err = Receiver::bind_tls(
+        "127.0.0.1:0",
+        "/event",
+        receiver::channel(1).0,
+        ReceiverTls {
+            client_ca: Some(garbage),
+            ..tls
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("garbage-ca.crt"), "{err}");
 }

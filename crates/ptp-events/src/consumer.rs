@@ -91,6 +91,11 @@ pub struct ConsumerArgs {
     /// The private key (PEM) of --local-tls-cert.
     #[arg(long, env = "LOCAL_TLS_KEY", requires = "local_tls_cert")]
     pub local_tls_key: Option<std::path::PathBuf>,
+    /// With --local-tls-cert: accept events only from clients presenting a certificate issued
+    /// by this CA (PEM), i.e. publishers given one with --delivery-client-cert (mutual TLS).
+    /// Others are refused during the TLS handshake. Re-read when it changes.
+    #[arg(long, env = "LOCAL_TLS_CLIENT_CA", requires = "local_tls_cert")]
+    pub local_tls_client_ca: Option<std::path::PathBuf>,
     /// Obsolete (Go consumer); ignored with a warning.
     #[arg(long, hide = true)]
     pub api_addr: Option<String>,
@@ -216,7 +221,11 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
         .local_tls_cert
         .clone()
         .zip(args.local_tls_key.clone())
-        .map(|(cert, key)| ReceiverTls { cert, key });
+        .map(|(cert, key)| ReceiverTls {
+            cert,
+            key,
+            client_ca: args.local_tls_client_ca.clone(),
+        });
     let scheme = if tls.is_some() { "https" } else { "http" };
     let endpoint_uri = format!("{scheme}://{local}/event");
 

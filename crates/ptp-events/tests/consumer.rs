@@ -21,17 +21,36 @@ use proxy::{DeliveryConfig, Producer, ProducerConfig};
 const NODE: &str = "node1";
 
 async fn producer_at(store: &Path, addr: &str) -> Producer {
+    producer_with(store, addr, DeliveryConfig::default()).await
+}
+
+async fn producer_with(store: &Path, addr: &str, delivery: DeliveryConfig) -> Producer {
     Producer::start(ProducerConfig {
         node_name: NODE.into(),
         api_addr: addr.parse().unwrap(),
         metrics_addr: None,
         store_path: store.to_path_buf(),
         uri_location_base: "http://localhost:9043".into(),
-        delivery: DeliveryConfig::default(),
+        delivery,
         max_body_bytes: proxy::api::DEFAULT_MAX_BODY,
     })
     .await
     .unwrap()
+}
+
+fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A producer delivering to https EndpointUris with these files.
+async fn tls_producer(store: &Path, files: proxy::tls::DeliveryTlsFiles) -> Producer {
+    let delivery = DeliveryConfig {
+        tls: Some(Arc::new(proxy::tls::DeliveryTls::open(files).unwrap())),
+        ..DeliveryConfig::default()
+    };
+    producer_with(store, "127.0.0.1:0", delivery).await
 }
 
 /// The consumer process with its stderr (the log) collected.
@@ -291,34 +310,17 @@ async fn consumer_needs_no_system_trust_store_for_http_publishers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_receives_events_over_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    };
+    let write = |name: &str, text: &str| write_file(dir.path(), name, text);
     let consumer_ca = pki::ca("consumer CA");
     let cert = pki::leaf(&consumer_ca, "consumer", true);
-    let delivery = DeliveryConfig {
-        tls: Some(Arc::new(
-            proxy::tls::DeliveryTls::open(proxy::tls::DeliveryTlsFiles {
-                ca: write("consumer-ca.crt", &consumer_ca.pem),
-                client_identity: None,
-            })
-            .unwrap(),
-        )),
-        ..DeliveryConfig::default()
-    };
-    let p = Producer::start(ProducerConfig {
-        node_name: NODE.into(),
-        api_addr: "127.0.0.1:0".parse().unwrap(),
-        metrics_addr: None,
-        store_path: dir.path().join("store"),
-        uri_location_base: "http://localhost:9043".into(),
-        delivery,
-        max_body_bytes: proxy::api::DEFAULT_MAX_BODY,
-    })
-    .await
-    .unwrap();
+    let p = tls_producer(
+        &dir.path().join("store"),
+        proxy::tls::DeliveryTlsFiles {
+            ca: write("consumer-ca.crt", &consumer_ca.pem),
+            client_identity: None,
+        },
+    )
+    .await;
     let (cert_file, key_file) = (
         write("consumer.crt", &cert.cert_pem),
         write("consumer.key", &cert.key_pem),
@@ -349,6 +351,103 @@ async fn consumer_receives_events_over_tls() {
     );
     c.wait_for("received event", 6).await;
     c.terminate().await;
+}
+
+/// `LOCAL_TLS_CLIENT_CA` (mutual TLS on the receiver): events from the producer, which presents
+/// a client certificate of that CA (`--delivery-client-cert`), arrive; anyone else posting a
+/// forged event (no client certificate, or one of another CA) is refused during the handshake
+/// and the consumer never sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_with_a_client_ca_takes_events_only_from_the_producer() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| write_file(dir.path(), name, text);
+    let consumer_ca = pki::ca("consumer CA");
+    let cert = pki::leaf(&consumer_ca, "consumer", true);
+    let producer_ca = pki::ca("producer CA");
+    let producer_id = pki::leaf(&producer_ca, "producer", false);
+    let p = tls_producer(
+        &dir.path().join("store"),
+        proxy::tls::DeliveryTlsFiles {
+            ca: write("consumer-ca.crt", &consumer_ca.pem),
+            client_identity: Some((
+                write("producer.crt", &producer_id.cert_pem),
+                write("producer.key", &producer_id.key_pem),
+            )),
+        },
+    )
+    .await;
+    let c = Consumer::start_with_env(
+        &[p.api_addr.to_string()],
+        &[],
+        false,
+        &[
+            (
+                "LOCAL_TLS_CERT",
+                write("consumer.crt", &cert.cert_pem).to_str().unwrap(),
+            ),
+            (
+                "LOCAL_TLS_KEY",
+                write("consumer.key", &cert.key_pem).to_str().unwrap(),
+            ),
+            (
+                "LOCAL_TLS_CLIENT_CA",
+                write("producer-ca.crt", &producer_ca.pem).to_str().unwrap(),
+            ),
+        ],
+    );
+    wait_subscriptions(&p, 5, &c).await;
+    c.wait_for("received event", 5).await;
+    p.hub.publish(
+        Resource::LockState,
+        lock_values("FREERUN", 5000),
+        EventTime::now(),
+    );
+    c.wait_for(r#""value":"FREERUN""#, 1).await;
+
+    // Forged events to the consumer's endpoint: a client trusting the consumer's certificate,
+    // without a client certificate, then with one of another CA.
+    let endpoint = p.hub.list()[0].endpoint_uri.clone();
+    let forged = r#"{"specversion":"1.0","id":"f","source":"/sync/ptp-status/lock-state","type":"event.sync.ptp-status.ptp-state-change","time":"2026-01-01T00:00:00Z","data":{"version":"1.0","values":[{"ResourceAddress":"/cluster/node/node1/sync/ptp-status/lock-state","data_type":"notification","value_type":"enumeration","value":"LOCKED"}]}}"#;
+    let other_ca = pki::ca("someone else's CA");
+    let other = pki::leaf(&other_ca, "intruder", false);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let poster = |identity: Option<&pki::Leaf>| {
+        let mut b = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(consumer_ca.pem.as_bytes()).unwrap()]);
+        if let Some(id) = identity {
+            let pem = format!("{}{}", id.cert_pem, id.key_pem);
+            b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+        }
+        b.build().unwrap()
+    };
+    for identity in [None, Some(&other)] {
+        let err = poster(identity)
+            .post(&endpoint)
+            .header("content-type", "application/json")
+            .body(forged)
+            .send()
+            .await
+            .expect_err("a client without the producer's certificate must be refused");
+        assert!(err.is_connect() || err.is_request(), "{err:?}");
+    }
+    // The control: the same client with the producer's certificate is let in (an empty body,
+    // the endpoint check, is answered 204 without reaching the handler).
+    let resp = poster(Some(&producer_id))
+        .post(&endpoint)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    // The producer's events still arrive; the forged LOCKED never did.
+    p.hub.publish(
+        Resource::LockState,
+        lock_values("HOLDOVER", 70),
+        EventTime::now(),
+    );
+    c.wait_for(r#""value":"HOLDOVER""#, 1).await;
+    let log = c.terminate().await;
+    assert!(!log.contains(r#""id":"f""#), "{log}");
+    assert!(!log.contains(r#""value":"LOCKED""#), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
