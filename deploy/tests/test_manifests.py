@@ -20,8 +20,9 @@ DEPLOY = Path(__file__).resolve().parent.parent
 K8S = DEPLOY / "kubernetes"
 ROOT = DEPLOY.parent
 RENDERINGS = ["overlays/events", "overlays/no-events", "overlays/events-monitoring",
-              "overlays/events-tokenreview", "overlays/events-delivery-tls", "consumer",
-              "consumer-tokenreview", "consumer-tls"]
+              "overlays/events-tokenreview", "overlays/events-delivery-tls",
+              "overlays/events-delivery-mtls", "consumer", "consumer-tokenreview", "consumer-tls",
+              "consumer-mtls"]
 HEALTH = "/api/ocloudNotifications/v2/health"
 KUBE_VERSION = "1.33.0"  # oldest minor we claim; the newest bundled one is checked too
 
@@ -509,6 +510,164 @@ class DeliveryTls(unittest.TestCase):
                 proc.terminate()
                 proc.wait(timeout=10)
                 proc.stdout.close()
+
+
+def openssl_pki(d, ca_name, leaves):
+    """A CA and leaf certificates it issued (for 127.0.0.1, server and client use), made with
+    the openssl command in directory d: the CA's path and {leaf: (certificate, key)} paths."""
+    require(None if shutil.which("openssl") else "no openssl command (apt-get install openssl)")
+
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", f"{ca_name}.key", "-out", f"{ca_name}.crt", "-days", "2",
+        "-subj", f"/CN={ca_name}")
+    Path(d, "leaf.ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                                   "extendedKeyUsage=serverAuth,clientAuth\n")
+    out = {}
+    for leaf in leaves:
+        run("req", "-new", *ec, "-keyout", f"{leaf}.key", "-out", f"{leaf}.csr", "-subj",
+            f"/CN={leaf}")
+        run("x509", "-req", "-in", f"{leaf}.csr", "-CA", f"{ca_name}.crt", "-CAkey",
+            f"{ca_name}.key", "-CAcreateserial", "-days", "2", "-out", f"{leaf}.crt",
+            "-extfile", "leaf.ext")
+        out[leaf] = (Path(d, f"{leaf}.crt"), Path(d, f"{leaf}.key"))
+    return Path(d, f"{ca_name}.crt"), out
+
+
+class DeliveryMtls(unittest.TestCase):
+    def setUp(self):
+        _, self.docs = render("overlays/events-delivery-mtls")
+        pod = find(self.docs, "DaemonSet", "linuxptp-daemon")["spec"]["template"]["spec"]
+        self.proxy = container(pod, "cloud-event-proxy")
+        self.daemon = container(pod, "linuxptp-daemon-container")
+        self.volumes = {v["name"]: v for v in pod["volumes"]}
+        _, consumer_docs = render("consumer-mtls")
+        dep = find(consumer_docs, "Deployment", "cloud-consumer-deployment")
+        self.consumer_pod = dep["spec"]["template"]["spec"]
+        self.consumer = self.consumer_pod["containers"][0]
+
+    def test_producer_client_certificate_from_its_secret_readable_by_its_group_only(self):
+        e = env(self.proxy)
+        for var, key in (("DELIVERY_CLIENT_CERT", "tls.crt"), ("DELIVERY_CLIENT_KEY", "tls.key")):
+            path, name = [(p, n) for p, n in mounts(self.proxy).items()
+                          if e[var].startswith(p + "/")][0]
+            self.assertEqual(e[var], f"{path}/{key}")
+            self.assertEqual(self.volumes[name]["secret"]["secretName"],
+                             "ptp-events-delivery-client")
+            self.assertEqual(self.volumes[name]["secret"]["defaultMode"], 0o440)
+            self.assertNotIn(name, mounts(self.daemon).values())
+        # Still delivery over TLS (components/delivery-tls).
+        self.assertIn("DELIVERY_CA_FILE", e)
+
+    def test_consumer_takes_the_producer_ca_configmap(self):
+        ca_file = env(self.consumer)["LOCAL_TLS_CLIENT_CA"]
+        vols = {v["name"]: v for v in self.consumer_pod["volumes"]}
+        path, name = [(p, n) for p, n in mounts(self.consumer).items()
+                      if ca_file.startswith(p + "/")][0]
+        cm = vols[name]["configMap"]
+        self.assertEqual(cm["name"], "ptp-events-producer-ca")
+        self.assertEqual(f"{path}/{cm['items'][0]['path']}", ca_file)
+        self.assertEqual(cm["items"][0]["key"], "ca.crt")
+        # Still the TLS consumer.
+        self.assertIn("LOCAL_TLS_CERT", env(self.consumer))
+
+    def test_the_binaries_take_the_rendered_environment(self):
+        """The producer and the consumer started with their rendered environments (each file
+        at its rendered path under a temporary directory; the consumer's and the publisher's
+        addresses on loopback): the consumer's five subscriptions are created, which needs
+        their initial notifications delivered over mutual TLS; a client without the
+        producer's certificate cannot post to the consumer, one with it can."""
+        import http.client
+        import json
+        import ssl
+        import tempfile
+        import time
+        exe = binary()
+        with tempfile.TemporaryDirectory() as d:
+            consumer_ca, consumer_leaf = openssl_pki(d, "consumer-ca", ["consumer"])
+            producer_ca, producer_leaf = openssl_pki(d, "producer-ca", ["producer"])
+            files = {
+                "DELIVERY_CA_FILE": consumer_ca,
+                "DELIVERY_CLIENT_CERT": producer_leaf["producer"][0],
+                "DELIVERY_CLIENT_KEY": producer_leaf["producer"][1],
+                "LOCAL_TLS_CERT": consumer_leaf["consumer"][0],
+                "LOCAL_TLS_KEY": consumer_leaf["consumer"][1],
+                "LOCAL_TLS_CLIENT_CA": producer_ca,
+            }
+            api_port, consumer_port = free_ports(2)
+            common = {"NODE_NAME": "node1", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+            def environment(c):
+                e = {k: v for k, v in env(c).items() if isinstance(v, str)}
+                for var in set(e) & set(files):
+                    # Each file where the rendering says it is, under d.
+                    mirrored = Path(d + e[var])
+                    mirrored.parent.mkdir(parents=True, exist_ok=True)
+                    mirrored.write_bytes(files[var].read_bytes())
+                    e[var] = str(mirrored)
+                e.update(common)
+                return e
+            e = environment(self.proxy)
+            e.update(EVENT_SOCKET="off", PTP_RUN_DIR=d, PTP_PROFILE_PATH=d,
+                     STORE_PATH=f"{d}/store")
+            producer = subprocess.Popen(
+                [exe, "proxy", f"--api-port={api_port}", "--metrics-addr=off",
+                 "--api-bind=127.0.0.1"],
+                env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            args = [a for a in self.consumer["args"] if not a.startswith(
+                ("--local-api-addr=", "--http-event-publishers="))]
+            consumer = subprocess.Popen(
+                [exe, *args, f"--local-api-addr=127.0.0.1:{consumer_port}",
+                 f"--http-event-publishers=127.0.0.1:{api_port}"],
+                env=environment(self.consumer), stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT)
+            try:
+                deadline = time.time() + 30
+                subs = []
+                while len(subs) < 5:
+                    if time.time() > deadline or producer.poll() is not None \
+                            or consumer.poll() is not None:
+                        for p in (producer, consumer):
+                            p.terminate()
+                        raise AssertionError(
+                            f"subscriptions: {subs}\nproducer: {producer.stdout.read().decode()}"
+                            f"\nconsumer: {consumer.stdout.read().decode()}")
+                    time.sleep(0.2)
+                    try:
+                        c = http.client.HTTPConnection("127.0.0.1", api_port, timeout=10)
+                        c.request("GET", "/api/ocloudNotifications/v2/subscriptions")
+                        subs = json.loads(c.getresponse().read())
+                        c.close()
+                    except ConnectionRefusedError:
+                        pass
+                endpoint = f"https://127.0.0.1:{consumer_port}/event"
+                self.assertEqual({s["EndpointUri"] for s in subs}, {endpoint})
+
+                def post(identity):
+                    ctx = ssl.create_default_context(cafile=str(consumer_ca))
+                    if identity:
+                        ctx.load_cert_chain(*map(str, identity))
+                    c = http.client.HTTPSConnection("127.0.0.1", consumer_port, context=ctx,
+                                                    timeout=10)
+                    try:
+                        c.request("POST", "/event", body=b"")
+                        return c.getresponse().status
+                    finally:
+                        c.close()
+                # Without a client certificate, and with one of another CA (the consumer's
+                # own): refused in the handshake (TLS 1.3: seen at the first read).
+                for identity in (None, consumer_leaf["consumer"]):
+                    with self.assertRaises((ssl.SSLError, ConnectionResetError, BrokenPipeError,
+                                            http.client.RemoteDisconnected)):
+                        post(identity)
+                # With the producer's certificate: the endpoint check's empty body, 204.
+                self.assertEqual(post(producer_leaf["producer"]), 204)
+            finally:
+                for p in (consumer, producer):
+                    p.terminate()
+                    p.wait(timeout=10)
+                    p.stdout.close()
 
 
 # A self-signed CA certificate, only parsed (never used to verify anything).

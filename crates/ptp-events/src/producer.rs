@@ -181,10 +181,10 @@ pub struct ProxyArgs {
     pub delivery_ca_file: Option<PathBuf>,
     /// Client certificate chain (PEM) presented to https consumers that require mutual TLS;
     /// needs --delivery-client-key and --delivery-ca-file.
-    #[arg(long, requires_all = ["delivery_client_key", "delivery_ca_file"])]
+    #[arg(long, env = "DELIVERY_CLIENT_CERT", requires_all = ["delivery_client_key", "delivery_ca_file"])]
     pub delivery_client_cert: Option<PathBuf>,
     /// The private key of --delivery-client-cert (PEM).
-    #[arg(long, requires = "delivery_client_cert")]
+    #[arg(long, env = "DELIVERY_CLIENT_KEY", requires = "delivery_client_cert")]
     pub delivery_client_key: Option<PathBuf>,
 }
 
