@@ -109,6 +109,10 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
 /// Concurrent HTTP/2 streams per connection the API allows.
 pub const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
+/// Most connections open at once on the metrics port (Prometheus keeps one per scraper).
+pub const METRICS_MAX_CONNECTIONS: usize = 64;
+/// Most connections from one client address on the metrics port.
+pub const METRICS_MAX_CONNECTIONS_PER_CLIENT: usize = 16;
 /// Largest request header block (HTTP/1.1 read buffer, HTTP/2 header list).
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Default of [`ApiPolicy::header_read_timeout`].
@@ -246,15 +250,17 @@ impl Producer {
             }),
         };
         let app = api::service_with(hub.clone(), cfg.max_body_bytes, api_addr.port(), guard);
-        tasks.push(tokio::spawn(serve_api(
+        tasks.push(tokio::spawn(serve_limited(
             api,
             app,
             ServeLimits {
+                name: "API",
                 header_read_timeout: policy.header_read_timeout,
                 idle_timeout: policy.idle_timeout,
                 max_connections: policy.max_connections.max(1),
                 max_connections_per_client: policy.max_connections_per_client.max(1),
-                metrics: metrics.clone(),
+                open: metrics.connections_open.clone(),
+                refused: metrics.connections_refused.clone(),
             },
             tls.clone(),
             rx.clone(),
@@ -287,15 +293,23 @@ impl Producer {
                     }
                 }),
             );
-            let mut stop = rx.clone();
-            tasks.push(tokio::spawn(async move {
-                let serve = axum::serve(l, app).with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                });
-                if let Err(e) = serve.await {
-                    tracing::error!(error = %e, "metrics server failed");
-                }
-            }));
+            // The same connection limits and timeouts as the API (a port open on every interface
+            // of the node), with a cap of its own sized for a few scrapers.
+            tasks.push(tokio::spawn(serve_limited(
+                l,
+                app,
+                ServeLimits {
+                    name: "metrics",
+                    header_read_timeout: policy.header_read_timeout,
+                    idle_timeout: policy.idle_timeout,
+                    max_connections: METRICS_MAX_CONNECTIONS,
+                    max_connections_per_client: METRICS_MAX_CONNECTIONS_PER_CLIENT,
+                    open: metrics.metrics_connections_open.clone(),
+                    refused: metrics.metrics_connections_refused.clone(),
+                },
+                None,
+                rx.clone(),
+            )));
         }
         tracing::info!(api = %api_addr, tls = tls.is_some(), mutual_tls = policy.tls.as_ref().is_some_and(|t| t.client_ca.is_some()), metrics = ?metrics_addr, store = %cfg.store_path.display(), node = %cfg.node_name, "producer ready");
         Ok(Producer {
@@ -325,11 +339,16 @@ impl Producer {
 
 /// Connection-level limits of the API listener.
 struct ServeLimits {
+    /// What is served, for the log: `API`, `metrics`.
+    name: &'static str,
     header_read_timeout: Duration,
     idle_timeout: Duration,
     max_connections: usize,
     max_connections_per_client: usize,
-    metrics: Arc<Metrics>,
+    /// Connections open now.
+    open: prometheus::IntGauge,
+    /// Connections closed at once, by reason (`total`, `per_client`).
+    refused: prometheus::IntCounterVec,
 }
 
 /// Open API connections per client address.
@@ -357,11 +376,12 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// Serves the API on `listener` until `stop` turns true: HTTP/1.1 (with a header read timeout
-/// against slow-header clients) and h2c with prior knowledge on the same port; with `tls`,
+/// Serves `app` (the API, or `/metrics`) on `listener` until `stop` turns true, within `limits`
+/// (connection caps, header read and idle timeouts): HTTP/1.1 (the header read timeout against
+/// slow-header clients) and h2c with prior knowledge on the same port; with `tls`,
 /// HTTP/1.1 and HTTP/2 over TLS (ALPN `h2`, `http/1.1`), the handshake bounded by the header
 /// read timeout. On stop, open connections finish their requests (at most 10 s).
-async fn serve_api(
+async fn serve_limited(
     listener: TcpListener,
     app: axum::Router,
     limits: ServeLimits,
@@ -426,17 +446,14 @@ async fn serve_api(
             Ok(p) => p,
             Err(reason) => {
                 // Over a limit: closed at once (the client sees the connection end).
-                limits
-                    .metrics
-                    .connections_refused
-                    .with_label_values(&[reason])
-                    .inc();
+                limits.refused.with_label_values(&[reason]).inc();
                 if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                     tracing::warn!(
                         %client,
                         max = limits.max_connections,
                         max_per_client = limits.max_connections_per_client,
-                        "API connection refused: --max-connections (reason {reason}) open already (logged at most every 10 s)"
+                        "{} connection refused: too many open (reason {reason}) (logged at most every 10 s)",
+                        limits.name
                     );
                     last_refusal_log = Some(std::time::Instant::now());
                 }
@@ -449,10 +466,10 @@ async fn serve_api(
             .expect("per-client lock")
             .entry(client)
             .or_default() += 1;
-        limits.metrics.connections_open.inc();
+        limits.open.inc();
         let slot = ConnectionSlot {
             _permit: permit,
-            open: limits.metrics.connections_open.clone(),
+            open: limits.open.clone(),
             client,
             per_client: per_client.clone(),
         };
@@ -463,7 +480,7 @@ async fn serve_api(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let acceptor = tls.as_ref().map(|t| t.acceptor());
-        let idle_timeout = limits.idle_timeout;
+        let (idle_timeout, name) = (limits.idle_timeout, limits.name);
         tokio::spawn(async move {
             let _slot = slot;
             let served = match acceptor {
@@ -507,7 +524,7 @@ async fn serve_api(
                 }
             };
             if let Err(e) = served {
-                tracing::debug!(error = %e, "API connection ended with an error");
+                tracing::debug!(error = %e, "{name} connection ended with an error");
             }
         });
     }
@@ -516,7 +533,10 @@ async fn serve_api(
         .await
         .is_err()
     {
-        tracing::warn!("API connections still open after 10 s; stopping anyway");
+        tracing::warn!(
+            "{} connections still open after 10 s; stopping anyway",
+            limits.name
+        );
     }
 }
 
@@ -539,7 +559,7 @@ where
     tokio::select! {
         r = watcher.watch(conn) => r,
         _ = activity.expired(first_byte, idle) => {
-            tracing::debug!("API connection idle: closed");
+            tracing::debug!("connection idle: closed");
             Ok(())
         }
     }

@@ -43,6 +43,11 @@ pub struct Metrics {
     /// `cne_api_connections_refused_total{reason}`: connections closed at once, over
     /// `--max-connections` (`total`) or `--max-connections-per-client` (`per_client`).
     pub connections_refused: IntCounterVec,
+    /// `cne_metrics_connections_open`: connections to the metrics port open now.
+    pub metrics_connections_open: IntGauge,
+    /// `cne_metrics_connections_refused_total{reason}`: metrics-port connections closed at once,
+    /// over its cap (`total`) or its per-client cap (`per_client`).
+    pub metrics_connections_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -125,14 +130,27 @@ impl Metrics {
             "TokenReviews sent to the Kubernetes API server (cache misses), by verdict",
             &["result"],
         );
-        let connections_open =
-            IntGauge::new("cne_api_connections_open", "REST API connections open now")
-                .expect("valid metric");
-        registry
-            .register(Box::new(connections_open.clone()))
-            .expect("unique metric");
+        let int_gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
         Metrics {
-            connections_open,
+            connections_open: int_gauge(
+                "cne_api_connections_open",
+                "REST API connections open now",
+            ),
+            metrics_connections_open: int_gauge(
+                "cne_metrics_connections_open",
+                "Connections to the metrics port open now",
+            ),
+            metrics_connections_refused: counter_vec(
+                "cne_metrics_connections_refused_total",
+                "Metrics-port connections closed at once, over its cap (total) or its per-client cap (per_client)",
+                &["reason"],
+            ),
             connections_refused: counter_vec(
                 "cne_api_connections_refused_total",
                 "REST API connections closed at once, over --max-connections (total) or --max-connections-per-client (per_client)",

@@ -1032,3 +1032,83 @@ async fn a_client_over_its_request_rate_gets_429_others_do_not() {
     );
     p.stop().await;
 }
+
+/// The metrics port (on every interface of the node) has the API's header read timeout and a
+/// connection cap of its own: idle connections cannot pile up there until the producer runs out
+/// of memory or file descriptors. Before, 3,000 connections that sent nothing all stayed open
+/// (+17 MiB; the container's limit is 64 MiB).
+#[tokio::test]
+async fn the_metrics_port_caps_and_times_out_idle_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(
+        dir.path(),
+        ApiPolicy {
+            header_read_timeout: Duration::from_secs(2),
+            ..ApiPolicy::default()
+        },
+    )
+    .await;
+    let addr = p.metrics_addr.unwrap();
+    let scrape = |from: &'static str| async move {
+        let client = http()
+            .local_address(from.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .ok()
+            .map(|r| r.status().as_u16())
+    };
+    // 200 silent connections from 127.0.0.1: at most its share (16) are kept, the rest are
+    // closed at once.
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let mut closed_at_once = 0;
+    for s in &mut held {
+        let mut b = [0u8; 1];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(20), s.read(&mut b)).await
+        {
+            closed_at_once += 1;
+        }
+    }
+    assert_eq!(
+        closed_at_once,
+        200 - proxy::METRICS_MAX_CONNECTIONS_PER_CLIENT
+    );
+    // Another address scrapes meanwhile.
+    assert_eq!(scrape("127.0.0.2").await, Some(200));
+    // The kept ones are closed by the header read timeout; then 127.0.0.1 scrapes again.
+    let started = Instant::now();
+    for s in &mut held {
+        let mut b = [0u8; 1];
+        let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b))
+            .await
+            .expect("a silent connection must be closed by the header read timeout");
+        assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+    }
+    eprintln!(
+        "metrics port: {closed_at_once} of 200 closed at once, the rest within {:?}",
+        started.elapsed()
+    );
+    assert_eq!(scrape("127.0.0.1").await, Some(200));
+    let text = client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(&format!(
+            "cne_metrics_connections_refused_total{{reason=\"per_client\"}} {closed_at_once}"
+        )),
+        "{text}"
+    );
+    p.stop().await;
+}
