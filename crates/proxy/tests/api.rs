@@ -553,14 +553,7 @@ async fn failed_initial_notification_is_400_and_no_subscription() {
         assert!(detail.contains(needle), "{detail}");
     }
     assert!(p.hub.is_empty());
-    let metrics = client()
-        .get(format!("http://{}/metrics", p.metrics_addr.unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&p).await;
     assert!(
         metrics.contains("cne_api_subscriptions{status=\"failed to create\"} 4"),
         "{metrics}"

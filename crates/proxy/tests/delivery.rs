@@ -102,14 +102,7 @@ async fn slow_and_dead_neighbours_do_not_delay_healthy_subscribers() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(p.hub.list().iter().all(|s| s.endpoint_uri != doomed.url));
-    let metrics = client()
-        .get(format!("http://{}/metrics", p.metrics_addr.unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&p).await;
     assert!(
         metrics.contains("cne_delivery_endpoints_removed_total 1"),
         "{metrics}"

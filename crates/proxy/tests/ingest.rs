@@ -137,14 +137,7 @@ async fn socket_lines_become_events_current_state_and_metrics() {
     let got: Vec<String> = events[initial + 8..].iter().map(summary).collect();
     assert_eq!(got, ["lock-state LOCKED 4", "sync-state LOCKED"]);
 
-    let metrics = client()
-        .get(format!("http://{}/metrics", p.metrics_addr.unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&p).await;
     for want in [
         "openshift_ptp_clock_state{iface=\"ens1f0\",node=\"node1\",process=\"ptp4l\"} 1",
         "openshift_ptp_offset_ns{from=\"master\",iface=\"ens1f0\",node=\"node1\",process=\"ptp4l\"} 4",

@@ -1049,7 +1049,7 @@ async fn the_metrics_port_caps_and_times_out_idle_connections() {
     )
     .await;
     let addr = p.metrics_addr.unwrap();
-    let scrape = |from: &'static str| async move {
+    let scrape_from = |from: &'static str| async move {
         let client = http()
             .local_address(from.parse::<std::net::IpAddr>().unwrap())
             .build()
@@ -1081,7 +1081,7 @@ async fn the_metrics_port_caps_and_times_out_idle_connections() {
         200 - proxy::METRICS_MAX_CONNECTIONS_PER_CLIENT
     );
     // Another address scrapes meanwhile.
-    assert_eq!(scrape("127.0.0.2").await, Some(200));
+    assert_eq!(scrape_from("127.0.0.2").await, Some(200));
     // The kept ones are closed by the header read timeout; then 127.0.0.1 scrapes again.
     let started = Instant::now();
     for s in &mut held {
@@ -1095,15 +1095,8 @@ async fn the_metrics_port_caps_and_times_out_idle_connections() {
         "metrics port: {closed_at_once} of 200 closed at once, the rest within {:?}",
         started.elapsed()
     );
-    assert_eq!(scrape("127.0.0.1").await, Some(200));
-    let text = client()
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(scrape_from("127.0.0.1").await, Some(200));
+    let text = scrape(&p).await;
     assert!(
         text.contains(&format!(
             "cne_metrics_connections_refused_total{{reason=\"per_client\"}} {closed_at_once}"

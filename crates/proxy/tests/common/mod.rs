@@ -83,6 +83,18 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The producer's `/metrics` text.
+pub async fn scrape(p: &Producer) -> String {
+    client()
+        .get(format!("http://{}/metrics", p.metrics_addr.unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// How a test consumer answers.
 #[derive(Clone, Debug)]
 pub enum Behaviour {
