@@ -337,18 +337,49 @@ impl Producer {
     }
 }
 
-/// Connection-level limits of the API listener.
-struct ServeLimits {
+/// Connection-level limits of an HTTP listener ([`serve_limited`]).
+pub struct ServeLimits {
     /// What is served, for the log: `API`, `metrics`.
-    name: &'static str,
-    header_read_timeout: Duration,
-    idle_timeout: Duration,
-    max_connections: usize,
-    max_connections_per_client: usize,
+    pub name: &'static str,
+    /// Time a connection has to send its first request's headers (after its TLS handshake).
+    pub header_read_timeout: Duration,
+    /// A connection with no traffic either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Most connections open at once; beyond, a new one is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// Most connections open at once from one client address.
+    pub max_connections_per_client: usize,
     /// Connections open now.
-    open: prometheus::IntGauge,
+    pub open: prometheus::IntGauge,
     /// Connections closed at once, by reason (`total`, `per_client`).
-    refused: prometheus::IntCounterVec,
+    pub refused: prometheus::IntCounterVec,
+}
+
+impl ServeLimits {
+    /// Limits with counters of their own that no registry reports, for a listener whose
+    /// counters are not exported.
+    pub fn unreported(
+        name: &'static str,
+        header_read_timeout: Duration,
+        idle_timeout: Duration,
+        max_connections: usize,
+        max_connections_per_client: usize,
+    ) -> ServeLimits {
+        ServeLimits {
+            name,
+            header_read_timeout,
+            idle_timeout,
+            max_connections,
+            max_connections_per_client,
+            open: prometheus::IntGauge::new("connections_open", "connections open")
+                .expect("valid metric"),
+            refused: prometheus::IntCounterVec::new(
+                prometheus::Opts::new("connections_refused", "connections refused"),
+                &["reason"],
+            )
+            .expect("valid metric"),
+        }
+    }
 }
 
 /// Open API connections per client address.
@@ -381,7 +412,7 @@ impl Drop for ConnectionSlot {
 /// slow-header clients) and h2c with prior knowledge on the same port; with `tls`,
 /// HTTP/1.1 and HTTP/2 over TLS (ALPN `h2`, `http/1.1`), the handshake bounded by the header
 /// read timeout. On stop, open connections finish their requests (at most 10 s).
-async fn serve_limited(
+pub async fn serve_limited(
     listener: TcpListener,
     app: axum::Router,
     limits: ServeLimits,

@@ -2,6 +2,8 @@
 //! loopback.
 
 mod common;
+#[path = "common/conns.rs"]
+mod conns;
 
 use std::time::{Duration, Instant};
 
@@ -1063,19 +1065,8 @@ async fn the_metrics_port_caps_and_times_out_idle_connections() {
     };
     // 200 silent connections from 127.0.0.1: at most its share (16) are kept, the rest are
     // closed at once.
-    let mut held = Vec::new();
-    for _ in 0..200 {
-        held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
-    }
-    let mut closed_at_once = 0;
-    for s in &mut held {
-        let mut b = [0u8; 1];
-        if let Ok(Ok(0) | Err(_)) =
-            tokio::time::timeout(Duration::from_millis(20), s.read(&mut b)).await
-        {
-            closed_at_once += 1;
-        }
-    }
+    let mut held = conns::open_silent(addr, 200).await;
+    let closed_at_once = conns::count_closed(&mut held, Duration::from_millis(20)).await;
     assert_eq!(
         closed_at_once,
         200 - proxy::METRICS_MAX_CONNECTIONS_PER_CLIENT
@@ -1084,13 +1075,7 @@ async fn the_metrics_port_caps_and_times_out_idle_connections() {
     assert_eq!(scrape_from("127.0.0.2").await, Some(200));
     // The kept ones are closed by the header read timeout; then 127.0.0.1 scrapes again.
     let started = Instant::now();
-    for s in &mut held {
-        let mut b = [0u8; 1];
-        let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b))
-            .await
-            .expect("a silent connection must be closed by the header read timeout");
-        assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
-    }
+    conns::expect_all_closed(&mut held, Duration::from_secs(5), "header read timeout").await;
     eprintln!(
         "metrics port: {closed_at_once} of 200 closed at once, the rest within {:?}",
         started.elapsed()

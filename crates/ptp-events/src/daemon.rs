@@ -78,6 +78,11 @@ pub struct DaemonArgs {
     http_addr: String,
 }
 
+/// Most connections open at once on the daemon's HTTP endpoints.
+const HTTP_MAX_CONNECTIONS: usize = 64;
+/// Most connections open at once from one client address on the daemon's HTTP endpoints.
+const HTTP_MAX_CONNECTIONS_PER_CLIENT: usize = 16;
+
 /// The daemon's HTTP endpoints (Go's `:8081`).
 fn http_router(handle: daemon::DaemonHandle) -> axum::Router {
     use axum::http::StatusCode;
@@ -200,7 +205,7 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         .with_context(|| format!("--http-addr {}", args.http_addr))?;
     tracing::info!(profiles = %opts.profile_file.display(), run_dir = %opts.render.run_dir.display(), socket = ?opts.socket_path, "daemon starting");
     let d = daemon::Daemon::new(opts);
-    let (http_stop, mut http_stop_rx) = tokio::sync::watch::channel(false);
+    let (http_stop, http_stop_rx) = tokio::sync::watch::channel(false);
     // The endpoints are a convenience: PTP supervision runs without them.
     let listener = match http_addr {
         Some(addr) => match tokio::net::TcpListener::bind(addr).await {
@@ -216,13 +221,22 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         Some(listener) => {
             tracing::info!(addr = ?listener.local_addr().ok(), "serving /ready, /emit-logs, /port-aliases");
             let app = http_router(d.handle());
-            Some(tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = http_stop_rx.wait_for(|s| *s).await;
-                    })
-                    .await
-            }))
+            // Reachable by every process in the node's network namespace: the producer's
+            // connection limits, sized for the one producer that asks.
+            let limits = proxy::ServeLimits::unreported(
+                "daemon HTTP",
+                proxy::DEFAULT_HEADER_READ_TIMEOUT,
+                proxy::DEFAULT_IDLE_TIMEOUT,
+                HTTP_MAX_CONNECTIONS,
+                HTTP_MAX_CONNECTIONS_PER_CLIENT,
+            );
+            Some(tokio::spawn(proxy::serve_limited(
+                listener,
+                app,
+                limits,
+                None,
+                http_stop_rx,
+            )))
         }
         None => None,
     };

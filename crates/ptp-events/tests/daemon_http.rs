@@ -3,6 +3,8 @@
 //! current state again; `/port-aliases` gives the interfaces' aliases.
 
 mod common;
+#[path = "../../proxy/tests/common/conns.rs"]
+mod conns;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -199,4 +201,38 @@ async fn an_occupied_http_port_does_not_stop_supervision() {
         assert!(Instant::now() < deadline, "no ptp4l output");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The endpoints are reachable by every process in the node's network namespace: silent
+/// connections beyond one address's share (16) are closed at once, the kept ones by the header
+/// read timeout (10 s), and another address is answered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_capped_and_timed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    stand_in(dir.path());
+    let port = free_port();
+    let (_daemon, _out) = daemon(dir.path(), &format!("127.0.0.1:{port}"));
+    get(port, "/ready").await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut held = conns::open_silent(addr, 100).await;
+    let closed_at_once = conns::count_closed(&mut held, Duration::from_millis(20)).await;
+    assert_eq!(closed_at_once, 100 - 16);
+    ptp_events_client::install_crypto_provider();
+    let other = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let resp = other
+        .get(format!("http://127.0.0.1:{port}/port-aliases"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let started = Instant::now();
+    conns::expect_all_closed(&mut held, Duration::from_secs(15), "header read timeout").await;
+    eprintln!(
+        "daemon HTTP: {closed_at_once} of 100 closed at once, the rest within {:?}",
+        started.elapsed()
+    );
+    assert_eq!(get(port, "/port-aliases").await.0, 200);
 }
