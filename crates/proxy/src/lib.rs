@@ -79,6 +79,9 @@ pub struct ApiPolicy {
     pub header_read_timeout: Duration,
     /// TLS (and, with a client CA, mutual TLS) on the API; `None`: plain HTTP/1.1 and h2c.
     pub tls: Option<tls::TlsFiles>,
+    /// Serve `/metrics` over TLS too, with the API's certificate and client-certificate policy
+    /// (`tls`, which it needs); `false`: plain HTTP.
+    pub metrics_tls: bool,
     /// Most API connections open at once; a connection beyond is closed at once (counted in
     /// `cne_api_connections_refused_total`).
     pub max_connections: usize,
@@ -128,6 +131,7 @@ impl Default for ApiPolicy {
             max_subscriptions_per_host: DEFAULT_MAX_SUBSCRIPTIONS_PER_HOST,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             tls: None,
+            metrics_tls: false,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -215,6 +219,11 @@ impl Producer {
             Some(files) => Some(Arc::new(
                 tls::TlsReloader::open(files.clone()).map_err(StartError::Tls)?,
             )),
+            None if policy.metrics_tls => {
+                return Err(StartError::Tls(
+                    "--metrics-tls needs --tls-cert and --tls-key (the metrics port is served with the API's certificate)".into(),
+                ));
+            }
             None => None,
         };
         let (store, loaded) = Store::open(&cfg.store_path).map_err(StartError::Store)?;
@@ -307,11 +316,15 @@ impl Producer {
                     open: metrics.metrics_connections_open.clone(),
                     refused: metrics.metrics_connections_refused.clone(),
                 },
-                None,
+                if policy.metrics_tls {
+                    tls.clone()
+                } else {
+                    None
+                },
                 rx.clone(),
             )));
         }
-        tracing::info!(api = %api_addr, tls = tls.is_some(), mutual_tls = policy.tls.as_ref().is_some_and(|t| t.client_ca.is_some()), metrics = ?metrics_addr, store = %cfg.store_path.display(), node = %cfg.node_name, "producer ready");
+        tracing::info!(api = %api_addr, tls = tls.is_some(), metrics_tls = policy.metrics_tls, mutual_tls = policy.tls.as_ref().is_some_and(|t| t.client_ca.is_some()), metrics = ?metrics_addr, store = %cfg.store_path.display(), node = %cfg.node_name, "producer ready");
         Ok(Producer {
             hub,
             api_addr,

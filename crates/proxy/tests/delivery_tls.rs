@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use oran_api::{CloudEvent, EventTime, Resource};
 use pki::{Ca, Leaf, ca, leaf, replace};
-use proxy::tls::{DeliveryTls, DeliveryTlsFiles, TlsFiles, TlsReloader};
+use proxy::tls::{DeliveryTls, DeliveryTlsFiles, TlsReloader};
 use proxy::{ApiPolicy, Producer};
 
 /// A consumer serving HTTPS on loopback with `server` (and requiring client certificates of
@@ -29,16 +29,7 @@ struct TlsConsumer {
 
 async fn tls_consumer(server: &Leaf, client_ca: Option<&Ca>) -> TlsConsumer {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    };
-    let files = TlsFiles {
-        cert: write("tls.crt", &server.cert_pem),
-        key: write("tls.key", &server.key_pem),
-        client_ca: client_ca.map(|ca| write("client-ca.crt", &ca.pem)),
-    };
+    let files = pki::tls_files(dir.path(), server, client_ca);
     let tls = TlsReloader::open(files).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

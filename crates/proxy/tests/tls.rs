@@ -32,23 +32,12 @@ struct Server {
 
 async fn start(server: &Leaf, client_ca: Option<&Ca>) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let cert = dir.path().join("tls.crt");
-    let key = dir.path().join("tls.key");
-    std::fs::write(&cert, &server.cert_pem).unwrap();
-    std::fs::write(&key, &server.key_pem).unwrap();
-    let client_ca = client_ca.map(|ca| {
-        let p = dir.path().join("client-ca.crt");
-        std::fs::write(&p, &ca.pem).unwrap();
-        p
-    });
+    let files = pki::tls_files(dir.path(), server, client_ca);
+    let (cert, key) = (files.cert.clone(), files.key.clone());
     let producer = Producer::start_with(
         config(&dir.path().join("store"), fast_delivery()),
         ApiPolicy {
-            tls: Some(TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-                client_ca,
-            }),
+            tls: Some(files),
             ..ApiPolicy::default()
         },
     )
@@ -368,4 +357,76 @@ async fn unusable_tls_files_stop_the_producer_at_start() {
             "case {i}: {e:?} does not mention {expect:?}"
         );
     }
+}
+
+/// `metrics_tls`: `/metrics` on its own port over TLS with the API's certificate, and with a
+/// client CA only to scrapers presenting a certificate of it; plain HTTP gets no answer. Without
+/// API TLS the producer refuses to start, naming the flags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_over_tls_with_the_apis_certificate_and_client_ca() {
+    let server_ca = ca("server CA");
+    let client_ca = ca("client CA");
+    let server = leaf(&server_ca, "producer", true);
+    let dir = tempfile::tempdir().unwrap();
+    let files = pki::tls_files(dir.path(), &server, Some(&client_ca));
+    let p = Producer::start_with(
+        config(&dir.path().join("store"), fast_delivery()),
+        ApiPolicy {
+            tls: Some(files),
+            metrics_tls: true,
+            ..ApiPolicy::default()
+        },
+    )
+    .await
+    .unwrap();
+    let metrics = format!(
+        "https://127.0.0.1:{}/metrics",
+        p.metrics_addr.unwrap().port()
+    );
+    let scraper = |identity: Option<&Leaf>| {
+        let mut b = http()
+            .timeout(Duration::from_secs(5))
+            .tls_certs_only([reqwest::Certificate::from_pem(server_ca.pem.as_bytes()).unwrap()]);
+        if let Some(id) = identity {
+            let pem = format!("{}{}", id.cert_pem, id.key_pem);
+            b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+        }
+        b.build().unwrap()
+    };
+    // A scraper with a certificate of the client CA: the metrics.
+    let prometheus = leaf(&client_ca, "prometheus", false);
+    let resp = scraper(Some(&prometheus))
+        .get(&metrics)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("cne_metrics_connections_open 1"), "{text}");
+    // Without one, or over plain HTTP: no answer.
+    let r = scraper(None).get(&metrics).send().await;
+    assert!(
+        r.is_err(),
+        "a scraper without a certificate was served: {r:?}"
+    );
+    let plain = metrics.replace("https://", "http://");
+    let r = scraper(None).get(&plain).send().await;
+    assert!(r.is_err(), "plain HTTP to the metrics port answered: {r:?}");
+    p.stop().await;
+
+    // metrics_tls without API TLS: refused at start.
+    let err = Producer::start_with(
+        config(&dir.path().join("store2"), fast_delivery()),
+        ApiPolicy {
+            metrics_tls: true,
+            ..ApiPolicy::default()
+        },
+    )
+    .await
+    .err()
+    .expect("metrics_tls without tls must not start");
+    assert!(
+        err.to_string().contains("--metrics-tls needs --tls-cert"),
+        "{err}"
+    );
 }

@@ -175,6 +175,10 @@ pub struct ProxyArgs {
     /// --tls-cert).
     #[arg(long, requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Serve /metrics over TLS too, with the API's certificate (--tls-cert) and, with
+    /// --tls-client-ca, requiring a client certificate of that CA from the scraper.
+    #[arg(long, env = "METRICS_TLS", requires = "tls_cert")]
+    pub metrics_tls: bool,
     /// Deliver to https EndpointUris, trusting consumer certificates issued by a CA of this PEM
     /// file (re-read when it changes). Without it, https EndpointUris are refused (400).
     #[arg(long, env = "DELIVERY_CA_FILE")]
@@ -351,6 +355,7 @@ impl ProxyArgs {
                 (None, None) => None,
                 _ => bail!("--tls-cert and --tls-key go together"),
             },
+            metrics_tls: self.metrics_tls,
         })
     }
 }

@@ -65,3 +65,18 @@ pub fn replace(path: &Path, text: &str) {
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
+
+/// A TLS server identity written to `dir` (`tls.crt`, `tls.key`, and `client-ca.crt` with a
+/// client CA: mutual TLS).
+pub fn tls_files(dir: &Path, server: &Leaf, client_ca: Option<&Ca>) -> proxy::tls::TlsFiles {
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    proxy::tls::TlsFiles {
+        cert: write("tls.crt", &server.cert_pem),
+        key: write("tls.key", &server.key_pem),
+        client_ca: client_ca.map(|ca| write("client-ca.crt", &ca.pem)),
+    }
+}
