@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod budget;
+mod conns;
 mod hub;
 mod idle;
 pub mod ingest;
@@ -395,30 +396,20 @@ impl ServeLimits {
     }
 }
 
-/// Open API connections per client address.
-type PerClient = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
-
-/// One open API connection: its slot under `--max-connections` and its client's share, counted
-/// while it lives.
+/// One open connection: its slot under the cap and its client's share, counted while it lives.
 struct ConnectionSlot {
     _permit: tokio::sync::OwnedSemaphorePermit,
     open: prometheus::IntGauge,
-    client: std::net::IpAddr,
-    per_client: PerClient,
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.open.dec();
-        let mut m = self.per_client.lock().expect("per-client lock");
-        if let Some(n) = m.get_mut(&self.client) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.client);
-            }
-        }
     }
 }
+
+/// How long a newcomer waits for the slot of a connection asked to make room for it.
+const MAKE_ROOM_WAIT: Duration = Duration::from_secs(1);
 
 /// Serves `app` (the API, or `/metrics`) on `listener` until `stop` turns true, within `limits`
 /// (connection caps, header read and idle timeouts): HTTP/1.1 (the header read timeout against
@@ -452,7 +443,7 @@ pub async fn serve_limited(
         .max_pending_accept_reset_streams(20)
         .max_header_list_size(MAX_HEADER_BYTES as u32);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let per_client = PerClient::default();
+    let clients = Arc::new(conns::Clients::default());
     let mut last_refusal_log: Option<std::time::Instant> = None;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -476,15 +467,19 @@ pub async fn serve_limited(
                 .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
             v4 => v4,
         };
-        let over_share = per_client
-            .lock()
-            .expect("per-client lock")
-            .get(&client)
-            .is_some_and(|n| *n >= limits.max_connections_per_client);
-        let permit = if over_share {
+        // Over its share: refused. All slots taken: another address's oldest connection makes
+        // room if that address holds more than this one plus one; else refused.
+        let permit = if clients.count(client) >= limits.max_connections_per_client {
             Err("per_client")
         } else {
-            slots.clone().try_acquire_owned().map_err(|_| "total")
+            match slots.clone().try_acquire_owned() {
+                Ok(p) => Ok(Some(p)),
+                Err(_) if clients.make_room_for(client) => {
+                    limits.refused.with_label_values(&["evicted"]).inc();
+                    Ok(None)
+                }
+                Err(_) => Err("total"),
+            }
         };
         let permit = match permit {
             Ok(p) => p,
@@ -505,18 +500,7 @@ pub async fn serve_limited(
                 continue;
             }
         };
-        *per_client
-            .lock()
-            .expect("per-client lock")
-            .entry(client)
-            .or_default() += 1;
-        limits.open.inc();
-        let slot = ConnectionSlot {
-            _permit: permit,
-            open: limits.open.clone(),
-            client,
-            per_client: per_client.clone(),
-        };
+        let registration = clients.register(client);
         let _ = stream.set_nodelay(true);
         // The client's address, for the per-client TokenReview budget.
         let svc =
@@ -525,46 +509,74 @@ pub async fn serve_limited(
         let watcher = graceful.watcher();
         let acceptor = tls.as_ref().map(|t| t.acceptor());
         let (idle_timeout, name) = (limits.idle_timeout, limits.name);
+        let (slots, open) = (slots.clone(), limits.open.clone());
+        let refused = limits.refused.clone();
         tokio::spawn(async move {
-            let _slot = slot;
-            let served = match acceptor {
-                None => {
-                    serve_tracked(
-                        stream,
-                        &builder,
-                        svc,
-                        watcher,
-                        header_read_timeout,
-                        idle_timeout,
-                    )
-                    .await
-                }
-                Some(acceptor) => {
-                    let stream =
-                        match tokio::time::timeout(header_read_timeout, acceptor.accept(stream))
-                            .await
+            // The slot: at once, or the one a connection asked to make room frees.
+            let permit = match permit {
+                Some(p) => p,
+                None => match tokio::time::timeout(MAKE_ROOM_WAIT, slots.acquire_owned()).await {
+                    Ok(Ok(p)) => p,
+                    _ => {
+                        refused.with_label_values(&["total"]).inc();
+                        return;
+                    }
+                },
+            };
+            open.inc();
+            let _slot = ConnectionSlot {
+                _permit: permit,
+                open,
+            };
+            let serve = async {
+                match acceptor {
+                    None => {
+                        serve_tracked(
+                            stream,
+                            &builder,
+                            svc,
+                            watcher,
+                            header_read_timeout,
+                            idle_timeout,
+                        )
+                        .await
+                    }
+                    Some(acceptor) => {
+                        let stream = match tokio::time::timeout(
+                            header_read_timeout,
+                            acceptor.accept(stream),
+                        )
+                        .await
                         {
                             Ok(Ok(s)) => s,
                             Ok(Err(e)) => {
                                 tracing::debug!(error = %e, "API TLS handshake failed");
-                                return;
+                                return Ok(());
                             }
                             Err(_) => {
                                 tracing::debug!("API TLS handshake timed out");
-                                return;
+                                return Ok(());
                             }
                         };
-                    // The handshake's own bytes do not count: the first request must follow
-                    // within the header read timeout.
-                    serve_tracked(
-                        stream,
-                        &builder,
-                        svc,
-                        watcher,
-                        header_read_timeout,
-                        idle_timeout,
-                    )
-                    .await
+                        // The handshake's own bytes do not count: the first request must follow
+                        // within the header read timeout.
+                        serve_tracked(
+                            stream,
+                            &builder,
+                            svc,
+                            watcher,
+                            header_read_timeout,
+                            idle_timeout,
+                        )
+                        .await
+                    }
+                }
+            };
+            let served = tokio::select! {
+                r = serve => r,
+                () = registration.evicted() => {
+                    tracing::debug!("{name} connection closed to make room for another client");
+                    Ok(())
                 }
             };
             if let Err(e) = served {

@@ -41,12 +41,13 @@ pub struct Metrics {
     /// `cne_api_connections_open`: API connections open now.
     pub connections_open: IntGauge,
     /// `cne_api_connections_refused_total{reason}`: connections closed at once, over
-    /// `--max-connections` (`total`) or `--max-connections-per-client` (`per_client`).
+    /// `--max-connections` (`total`) or `--max-connections-per-client` (`per_client`), and
+    /// connections closed to make room for another client address (`evicted`).
     pub connections_refused: IntCounterVec,
     /// `cne_metrics_connections_open`: connections to the metrics port open now.
     pub metrics_connections_open: IntGauge,
     /// `cne_metrics_connections_refused_total{reason}`: metrics-port connections closed at once,
-    /// over its cap (`total`) or its per-client cap (`per_client`).
+    /// over its cap (`total`) or its per-client cap (`per_client`), or to make room (`evicted`).
     pub metrics_connections_refused: IntCounterVec,
 }
 
@@ -148,12 +149,12 @@ impl Metrics {
             ),
             metrics_connections_refused: counter_vec(
                 "cne_metrics_connections_refused_total",
-                "Metrics-port connections closed at once, over its cap (total) or its per-client cap (per_client)",
+                "Metrics-port connections closed at once, over its cap (total) or its per-client cap (per_client), or closed to make room for another client address (evicted)",
                 &["reason"],
             ),
             connections_refused: counter_vec(
                 "cne_api_connections_refused_total",
-                "REST API connections closed at once, over --max-connections (total) or --max-connections-per-client (per_client)",
+                "REST API connections closed at once, over --max-connections (total) or --max-connections-per-client (per_client), or closed to make room for another client address (evicted)",
                 &["reason"],
             ),
             auth,

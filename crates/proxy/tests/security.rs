@@ -436,9 +436,7 @@ async fn one_client_address_cannot_take_every_slot() {
         "{metrics}"
     );
     // Another client address (127.0.0.2, also loopback) is served.
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-    let mut s = sock.connect(p.api_addr).await.unwrap();
+    let mut s = connect_from("127.0.0.2", p.api_addr).await;
     s.write_all(
         format!("GET {BASE}/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
     )
@@ -461,6 +459,115 @@ async fn one_client_address_cannot_take_every_slot() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    p.stop().await;
+}
+
+/// A TCP connection to `addr` from the loopback address `from`.
+async fn connect_from(from: &str, addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    sock.connect(addr).await.unwrap()
+}
+
+/// `/health` on a new kept-alive HTTP/1.1 connection from `from`: its status, and the
+/// connection's request sender (the connection stays open while it lives).
+async fn health_kept_alive(
+    from: &str,
+    addr: std::net::SocketAddr,
+) -> (
+    Option<u16>,
+    Option<hyper::client::conn::http1::SendRequest<http_body_util::Empty<axum::body::Bytes>>>,
+) {
+    let io = hyper_util::rt::TokioIo::new(connect_from(from, addr).await);
+    let Ok((mut send, conn)) = hyper::client::conn::http1::handshake(io).await else {
+        return (None, None);
+    };
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("{BASE}/health"))
+        .header("host", "x")
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), send.send_request(req)).await {
+        Ok(Ok(resp)) => (Some(resp.status().as_u16()), Some(send)),
+        _ => (None, None),
+    }
+}
+
+/// Many client addresses together cannot keep a newcomer out: when every slot is taken, a
+/// new address gets the oldest connection of the address holding the most (if it holds more
+/// than the newcomer plus one); an address already at an even share is refused.
+#[tokio::test]
+async fn a_full_server_makes_room_for_a_new_client_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = start(
+        dir.path(),
+        ApiPolicy {
+            max_connections: 8,
+            max_connections_per_client: 5,
+            header_read_timeout: Duration::from_secs(30),
+            ..ApiPolicy::default()
+        },
+    )
+    .await;
+    // 127.0.0.1 holds 5 silent connections, 127.0.0.2 holds 3: every slot taken.
+    let mut one = Vec::new();
+    for _ in 0..5 {
+        one.push(connect_from("127.0.0.1", p.api_addr).await);
+        // Oldest first: accepted in this order.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut two = Vec::new();
+    for _ in 0..3 {
+        two.push(connect_from("127.0.0.2", p.api_addr).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !p
+        .hub
+        .metrics()
+        .render()
+        .contains("cne_api_connections_open 8")
+    {
+        assert!(Instant::now() < deadline, "{}", p.hub.metrics().render());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A newcomer, 127.0.0.3: served, and 127.0.0.1's oldest connection is what made room.
+    let (status, _three) = health_kept_alive("127.0.0.3", p.api_addr).await;
+    assert_eq!(status, Some(200));
+    assert_eq!(
+        conns::count_closed(&mut one[..1], Duration::from_secs(2)).await,
+        1
+    );
+    assert_eq!(
+        conns::count_closed(&mut one[1..], Duration::from_millis(50)).await,
+        0
+    );
+    assert_eq!(
+        conns::count_closed(&mut two, Duration::from_millis(50)).await,
+        0
+    );
+    // Now 4, 3 and 1: 127.0.0.2 (3) is within one of the biggest share (4), so it is refused.
+    let (status, _) = health_kept_alive("127.0.0.2", p.api_addr).await;
+    assert_eq!(status, None);
+    // Another newcomer, 127.0.0.4, gets 127.0.0.1's next oldest.
+    let (status, _four) = health_kept_alive("127.0.0.4", p.api_addr).await;
+    assert_eq!(status, Some(200));
+    assert_eq!(
+        conns::count_closed(&mut one[1..2], Duration::from_secs(2)).await,
+        1
+    );
+    assert_eq!(
+        conns::count_closed(&mut one[2..], Duration::from_millis(50)).await,
+        0
+    );
+    let metrics = p.hub.metrics().render();
+    for want in [
+        "cne_api_connections_refused_total{reason=\"evicted\"} 2",
+        "cne_api_connections_refused_total{reason=\"total\"} 1",
+        "cne_api_connections_open 8",
+    ] {
+        assert!(metrics.contains(want), "{want}:\n{metrics}");
+    }
+    promtool_check(&metrics);
     p.stop().await;
 }
 
