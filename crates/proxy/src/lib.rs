@@ -396,7 +396,8 @@ impl ServeLimits {
     }
 }
 
-/// One open connection: its slot under the cap and its client's share, counted while it lives.
+/// One open connection's slot under the cap, counted in `open` while it lives (its client's
+/// share is its [`conns::Registration`]).
 struct ConnectionSlot {
     _permit: tokio::sync::OwnedSemaphorePermit,
     open: prometheus::IntGauge,
