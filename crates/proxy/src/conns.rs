@@ -1,15 +1,19 @@
 //! Open connections by client address: the per-client cap, and room for newcomers. When every
 //! slot is taken, a client address holding fewer connections than the biggest holder less one
-//! gets one of that holder's: its oldest connection is asked to close. So many addresses
-//! together cannot keep a new client out, only make the shares even.
+//! gets one of that holder's: its connection idle the longest is asked to close (so a request in
+//! progress is the last thing cut). Many addresses together therefore cannot keep a new client
+//! out, only make the shares even.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
-/// The open connections of every client address, oldest first.
+use crate::idle::Activity;
+
+/// The open connections of every client address, in the order they came.
 #[derive(Default)]
 pub(crate) struct Clients {
     inner: Mutex<Inner>,
@@ -17,12 +21,31 @@ pub(crate) struct Clients {
 
 #[derive(Default)]
 struct Inner {
-    by_client: HashMap<IpAddr, VecDeque<(u64, Arc<Notify>)>>,
+    by_client: HashMap<IpAddr, VecDeque<Entry>>,
     next_id: u64,
 }
 
+struct Entry {
+    id: u64,
+    /// When it was accepted: its last activity until it is served.
+    since: Instant,
+    /// Its traffic, once served (after its TLS handshake).
+    activity: Option<Arc<Activity>>,
+    /// Whether it holds a slot (only then does closing it free one).
+    holding: bool,
+    evict: Arc<Notify>,
+}
+
+impl Entry {
+    fn last_active(&self) -> Instant {
+        self.activity
+            .as_ref()
+            .map_or(self.since, |a| a.last_active().max(self.since))
+    }
+}
+
 impl Clients {
-    /// How many connections `client` has open.
+    /// How many connections `client` has open (or waiting for a slot).
     pub(crate) fn count(&self, client: IpAddr) -> usize {
         let inner = self.inner.lock().expect("clients lock");
         inner.by_client.get(&client).map_or(0, VecDeque::len)
@@ -34,11 +57,13 @@ impl Clients {
         let id = inner.next_id;
         inner.next_id += 1;
         let evict = Arc::new(Notify::new());
-        inner
-            .by_client
-            .entry(client)
-            .or_default()
-            .push_back((id, evict.clone()));
+        inner.by_client.entry(client).or_default().push_back(Entry {
+            id,
+            since: Instant::now(),
+            activity: None,
+            holding: false,
+            evict: evict.clone(),
+        });
         Registration {
             clients: self.clone(),
             client,
@@ -48,28 +73,48 @@ impl Clients {
     }
 
     /// Makes room for `client`: if another address holds more connections than `client` plus
-    /// one, that address's oldest connection is asked to close (and no longer counted). True if
-    /// one was asked.
+    /// one, that address's connection idle the longest among those holding a slot is asked to
+    /// close (and is no longer counted). True if one was asked.
     pub(crate) fn make_room_for(&self, client: IpAddr) -> bool {
         let mut inner = self.inner.lock().expect("clients lock");
         let mine = inner.by_client.get(&client).map_or(0, VecDeque::len);
         let Some((&victim, _)) = inner
             .by_client
             .iter()
-            .filter(|(c, conns)| **c != client && conns.len() > mine + 1)
+            .filter(|(c, conns)| {
+                **c != client && conns.len() > mine + 1 && conns.iter().any(|e| e.holding)
+            })
             .max_by_key(|(_, conns)| conns.len())
         else {
             return false;
         };
         let conns = inner.by_client.get_mut(&victim).expect("victim present");
-        let (_, evict) = conns.pop_front().expect("victim has connections");
+        let idlest = conns
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.holding)
+            .min_by_key(|(_, e)| e.last_active())
+            .map(|(i, _)| i)
+            .expect("a connection holding a slot");
+        let entry = conns.remove(idlest).expect("index in range");
         if conns.is_empty() {
             inner.by_client.remove(&victim);
         }
         // A permit is stored if the connection is not waiting yet: the request is not lost.
-        evict.notify_one();
+        entry.evict.notify_one();
         tracing::debug!(%client, %victim, "connection closed to make room for another client");
         true
+    }
+
+    fn update(&self, client: IpAddr, id: u64, f: impl FnOnce(&mut Entry)) {
+        let mut inner = self.inner.lock().expect("clients lock");
+        if let Some(e) = inner
+            .by_client
+            .get_mut(&client)
+            .and_then(|conns| conns.iter_mut().find(|e| e.id == id))
+        {
+            f(e);
+        }
     }
 }
 
@@ -82,6 +127,18 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
+    /// The connection now holds a slot: it may be asked to make room.
+    pub(crate) fn holding(&self) {
+        self.clients
+            .update(self.client, self.id, |e| e.holding = true);
+    }
+
+    /// The connection is being served with this activity tracker.
+    pub(crate) fn serving(&self, activity: Arc<Activity>) {
+        self.clients
+            .update(self.client, self.id, |e| e.activity = Some(activity));
+    }
+
     /// Resolves when the connection is asked to close to make room for another client.
     pub(crate) async fn evicted(&self) {
         self.evict.notified().await;
@@ -92,7 +149,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let mut inner = self.clients.inner.lock().expect("clients lock");
         if let Some(conns) = inner.by_client.get_mut(&self.client) {
-            conns.retain(|(id, _)| *id != self.id);
+            conns.retain(|e| e.id != self.id);
             if conns.is_empty() {
                 inner.by_client.remove(&self.client);
             }
@@ -103,32 +160,54 @@ impl Drop for Registration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, last])
     }
 
+    async fn asked(r: &Registration) -> bool {
+        tokio::time::timeout(Duration::from_millis(100), r.evicted())
+            .await
+            .is_ok()
+    }
+
     #[tokio::test]
-    async fn the_biggest_holder_gives_up_its_oldest_and_shares_even_out() {
+    async fn the_idlest_of_the_biggest_holder_makes_room_and_shares_even_out() {
         let clients = Arc::new(Clients::default());
         let a: Vec<_> = (0..4).map(|_| clients.register(ip(1))).collect();
         let b: Vec<_> = (0..2).map(|_| clients.register(ip(2))).collect();
+        for r in a.iter().chain(&b) {
+            r.holding();
+        }
+        // a[1] has been quiet since it came; the others (even a[0], which came first) have had
+        // traffic since.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        for i in [0, 2, 3] {
+            a[i].serving(Activity::new());
+        }
         assert_eq!((clients.count(ip(1)), clients.count(ip(2))), (4, 2));
-        // A newcomer: the biggest holder (4) loses its oldest.
+        // A newcomer: the biggest holder (4) loses its idlest.
         assert!(clients.make_room_for(ip(3)));
-        tokio::time::timeout(std::time::Duration::from_secs(1), a[0].evicted())
-            .await
-            .expect("the oldest of the biggest holder is asked to close");
+        assert!(
+            asked(&a[1]).await,
+            "the idlest connection is asked to close"
+        );
+        for i in [0, 2, 3] {
+            assert!(!asked(&a[i]).await);
+        }
         assert_eq!(clients.count(ip(1)), 3);
         let c = clients.register(ip(3));
         // 2 (b) against 3 (a): not more than one apart, so b cannot take from a; nor a from b.
         assert!(!clients.make_room_for(ip(2)));
         assert!(!clients.make_room_for(ip(1)));
-        // An address never takes from itself.
         drop(b);
         drop(c);
-        assert!(!clients.make_room_for(ip(1)));
-        // Dropping an evicted registration (no longer counted) and the others empties the table.
+        // Connections still waiting for a slot are never asked: closing one frees nothing.
+        let waiting: Vec<_> = (0..5).map(|_| clients.register(ip(4))).collect();
+        assert!(clients.make_room_for(ip(5)), "ip(1) holds 3 slots");
+        assert_eq!(clients.count(ip(4)), 5);
+        drop(waiting);
         drop(a);
         assert_eq!(clients.inner.lock().unwrap().by_client.len(), 0);
     }

@@ -33,6 +33,11 @@ impl Activity {
         })
     }
 
+    /// When the connection last had traffic either way (when it was opened, before any).
+    pub fn last_active(&self) -> Instant {
+        self.base + Duration::from_millis(self.last_any.load(Ordering::Relaxed))
+    }
+
     fn mark(&self, read: bool) {
         // +1: a read at the very first millisecond still counts as a read.
         let ms = self.base.elapsed().as_millis() as u64 + 1;

@@ -412,6 +412,21 @@ impl Drop for ConnectionSlot {
 /// How long a newcomer waits for the slot of a connection asked to make room for it.
 const MAKE_ROOM_WAIT: Duration = Duration::from_secs(1);
 
+/// A new connection's slot: taken at once, or queued for the one a connection asked to make
+/// room frees.
+enum Slot {
+    Now(tokio::sync::OwnedSemaphorePermit),
+    Queued(QueuedSlot),
+}
+
+/// A slot being waited for (already in the semaphore's queue).
+type QueuedSlot = std::pin::Pin<
+    Box<
+        dyn Future<Output = Result<tokio::sync::OwnedSemaphorePermit, tokio::sync::AcquireError>>
+            + Send,
+    >,
+>;
+
 /// Serves `app` (the API, or `/metrics`) on `listener` until `stop` turns true, within `limits`
 /// (connection caps, header read and idle timeouts): HTTP/1.1 (the header read timeout against
 /// slow-header clients) and h2c with prior knowledge on the same port; with `tls`,
@@ -456,7 +471,7 @@ pub async fn serve_limited(
             Ok(a) => a,
             Err(e) => {
                 // EMFILE and the like: do not spin.
-                tracing::warn!(error = %e, "API accept failed");
+                tracing::warn!(error = %e, "{} accept failed", limits.name);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -468,18 +483,27 @@ pub async fn serve_limited(
                 .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
             v4 => v4,
         };
-        // Over its share: refused. All slots taken: another address's oldest connection makes
-        // room if that address holds more than this one plus one; else refused.
+        // Over its share: refused. All slots taken: queued for the next free slot (a queued
+        // waiter comes before any later `try_acquire`, so the slot freed for it cannot be
+        // taken by the next connection accepted), then another address's idlest connection is
+        // asked to make room if that address holds more than this one plus one; else refused.
         let permit = if clients.count(client) >= limits.max_connections_per_client {
             Err("per_client")
         } else {
             match slots.clone().try_acquire_owned() {
-                Ok(p) => Ok(Some(p)),
-                Err(_) if clients.make_room_for(client) => {
-                    limits.refused.with_label_values(&["evicted"]).inc();
-                    Ok(None)
+                Ok(p) => Ok(Slot::Now(p)),
+                Err(_) => {
+                    let mut queued = Box::pin(slots.clone().acquire_owned());
+                    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                    match queued.as_mut().poll(&mut cx) {
+                        std::task::Poll::Ready(Ok(p)) => Ok(Slot::Now(p)),
+                        std::task::Poll::Pending if clients.make_room_for(client) => {
+                            limits.refused.with_label_values(&["evicted"]).inc();
+                            Ok(Slot::Queued(queued))
+                        }
+                        _ => Err("total"),
+                    }
                 }
-                Err(_) => Err("total"),
             }
         };
         let permit = match permit {
@@ -510,20 +534,20 @@ pub async fn serve_limited(
         let watcher = graceful.watcher();
         let acceptor = tls.as_ref().map(|t| t.acceptor());
         let (idle_timeout, name) = (limits.idle_timeout, limits.name);
-        let (slots, open) = (slots.clone(), limits.open.clone());
-        let refused = limits.refused.clone();
+        let open = limits.open.clone();
         tokio::spawn(async move {
             // The slot: at once, or the one a connection asked to make room frees.
             let permit = match permit {
-                Some(p) => p,
-                None => match tokio::time::timeout(MAKE_ROOM_WAIT, slots.acquire_owned()).await {
+                Slot::Now(p) => p,
+                Slot::Queued(queued) => match tokio::time::timeout(MAKE_ROOM_WAIT, queued).await {
                     Ok(Ok(p)) => p,
                     _ => {
-                        refused.with_label_values(&["total"]).inc();
+                        tracing::debug!("{name}: no slot was freed in time; connection closed");
                         return;
                     }
                 },
             };
+            registration.holding();
             open.inc();
             let _slot = ConnectionSlot {
                 _permit: permit,
@@ -539,6 +563,7 @@ pub async fn serve_limited(
                             watcher,
                             header_read_timeout,
                             idle_timeout,
+                            &registration,
                         )
                         .await
                     }
@@ -551,11 +576,11 @@ pub async fn serve_limited(
                         {
                             Ok(Ok(s)) => s,
                             Ok(Err(e)) => {
-                                tracing::debug!(error = %e, "API TLS handshake failed");
+                                tracing::debug!(error = %e, "{name} TLS handshake failed");
                                 return Ok(());
                             }
                             Err(_) => {
-                                tracing::debug!("API TLS handshake timed out");
+                                tracing::debug!("{name} TLS handshake timed out");
                                 return Ok(());
                             }
                         };
@@ -568,6 +593,7 @@ pub async fn serve_limited(
                             watcher,
                             header_read_timeout,
                             idle_timeout,
+                            &registration,
                         )
                         .await
                     }
@@ -606,11 +632,13 @@ async fn serve_tracked<I>(
     watcher: hyper_util::server::graceful::Watcher,
     first_byte: Duration,
     idle: Duration,
+    registration: &conns::Registration,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let activity = idle::Activity::new();
+    registration.serving(activity.clone());
     let io = hyper_util::rt::TokioIo::new(idle::Tracked::new(io, activity.clone()));
     let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
     tokio::select! {

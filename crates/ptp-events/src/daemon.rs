@@ -78,10 +78,9 @@ pub struct DaemonArgs {
     http_addr: String,
 }
 
-/// Most connections open at once on the daemon's HTTP endpoints.
+/// Most connections open at once on the daemon's HTTP endpoints, from any one client address
+/// too: on the default loopback address every local client is 127.0.0.1.
 const HTTP_MAX_CONNECTIONS: usize = 64;
-/// Most connections open at once from one client address on the daemon's HTTP endpoints.
-const HTTP_MAX_CONNECTIONS_PER_CLIENT: usize = 16;
 
 /// The daemon's HTTP endpoints (Go's `:8081`).
 fn http_router(handle: daemon::DaemonHandle) -> axum::Router {
@@ -228,7 +227,7 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
                 proxy::DEFAULT_HEADER_READ_TIMEOUT,
                 proxy::DEFAULT_IDLE_TIMEOUT,
                 HTTP_MAX_CONNECTIONS,
-                HTTP_MAX_CONNECTIONS_PER_CLIENT,
+                HTTP_MAX_CONNECTIONS,
             );
             Some(tokio::spawn(proxy::serve_limited(
                 listener,

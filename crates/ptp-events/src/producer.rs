@@ -177,7 +177,8 @@ pub struct ProxyArgs {
     pub tls_client_ca: Option<PathBuf>,
     /// Serve /metrics over TLS too, with the API's certificate (--tls-cert) and, with
     /// --tls-client-ca, requiring a client certificate of that CA from the scraper.
-    #[arg(long, env = "METRICS_TLS", requires = "tls_cert")]
+    // Without --tls-cert: refused at start, not by the parser, so that METRICS_TLS=false works.
+    #[arg(long, env = "METRICS_TLS", default_value = "false", value_parser = clap::builder::FalseyValueParser::new())]
     pub metrics_tls: bool,
     /// Deliver to https EndpointUris, trusting consumer certificates issued by a CA of this PEM
     /// file (re-read when it changes). Without it, https EndpointUris are refused (400).
