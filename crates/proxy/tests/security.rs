@@ -1131,10 +1131,7 @@ async fn a_client_over_its_request_rate_gets_429_others_do_not() {
         assert_eq!(get("/health").await.unwrap().status(), 200);
     }
     // Another address (127.0.0.2) has its own budget.
-    let other = http()
-        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
-        .build()
-        .unwrap();
+    let other = client_from("127.0.0.2");
     let resp = other.get(url(&p, "/subscriptions")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let metrics = p.hub.metrics().render();
@@ -1162,11 +1159,7 @@ async fn the_metrics_port_caps_and_times_out_idle_connections() {
     .await;
     let addr = p.metrics_addr.unwrap();
     let scrape_from = |from: &'static str| async move {
-        let client = http()
-            .local_address(from.parse::<std::net::IpAddr>().unwrap())
-            .build()
-            .unwrap();
-        client
+        client_from(from)
             .get(format!("http://{addr}/metrics"))
             .send()
             .await

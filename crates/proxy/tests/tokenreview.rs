@@ -395,10 +395,7 @@ async fn a_client_cycling_tokens_is_limited_others_are_not() {
     );
     assert_problem(get(&p, "/subscriptions", Some("forged-0")).await, 401).await;
     // Another client address has its own budget.
-    let other = http()
-        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
-        .build()
-        .unwrap();
+    let other = client_from("127.0.0.2");
     let resp = other
         .get(url(&p, "/subscriptions"))
         .bearer_auth("vdu-ptp-audience-token")

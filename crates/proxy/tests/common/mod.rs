@@ -76,6 +76,15 @@ pub fn http() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
+/// A client whose connections come from the loopback address `from` (another client address
+/// for the per-client limits).
+pub fn client_from(from: &str) -> reqwest::Client {
+    http()
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     http()
         .redirect(reqwest::redirect::Policy::none())
