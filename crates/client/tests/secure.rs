@@ -6,18 +6,12 @@ mod pki;
 
 use std::path::Path;
 
-use pki::{ca, leaf, replace};
+use pki::{ca, leaf, replace, write};
 use proxy::tls::TlsFiles;
 use proxy::{ApiPolicy, DeliveryConfig, Producer, ProducerConfig};
 use ptp_events_client::{Client, Error, Resource, receiver, resource_address};
 
 const NODE: &str = "node1";
-
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 fn config(d: &Path) -> ProducerConfig {
     ProducerConfig {

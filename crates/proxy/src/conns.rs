@@ -51,8 +51,9 @@ impl Clients {
         inner.by_client.get(&client).map_or(0, VecDeque::len)
     }
 
-    /// Counts a new connection of `client` until the returned registration is dropped.
-    pub(crate) fn register(self: &Arc<Self>, client: IpAddr) -> Registration {
+    /// Counts a new connection of `client` until the returned registration is dropped;
+    /// `holding`: whether it holds a slot already (else [`Registration::holding`] says when).
+    pub(crate) fn register(self: &Arc<Self>, client: IpAddr, holding: bool) -> Registration {
         let mut inner = self.inner.lock().expect("clients lock");
         let id = inner.next_id;
         inner.next_id += 1;
@@ -61,7 +62,7 @@ impl Clients {
             id,
             since: Instant::now(),
             activity: None,
-            holding: false,
+            holding,
             evict: evict.clone(),
         });
         Registration {
@@ -175,9 +176,9 @@ mod tests {
     #[tokio::test]
     async fn the_idlest_of_the_biggest_holder_makes_room_and_shares_even_out() {
         let clients = Arc::new(Clients::default());
-        let a: Vec<_> = (0..4).map(|_| clients.register(ip(1))).collect();
-        let b: Vec<_> = (0..2).map(|_| clients.register(ip(2))).collect();
-        for r in a.iter().chain(&b) {
+        let a: Vec<_> = (0..4).map(|_| clients.register(ip(1), true)).collect();
+        let b: Vec<_> = (0..2).map(|_| clients.register(ip(2), false)).collect();
+        for r in &b {
             r.holding();
         }
         // a[1] has been quiet since it came; the others (even a[0], which came first) have had
@@ -197,14 +198,14 @@ mod tests {
             assert!(!asked(&a[i]).await);
         }
         assert_eq!(clients.count(ip(1)), 3);
-        let c = clients.register(ip(3));
+        let c = clients.register(ip(3), true);
         // 2 (b) against 3 (a): not more than one apart, so b cannot take from a; nor a from b.
         assert!(!clients.make_room_for(ip(2)));
         assert!(!clients.make_room_for(ip(1)));
         drop(b);
         drop(c);
         // Connections still waiting for a slot are never asked: closing one frees nothing.
-        let waiting: Vec<_> = (0..5).map(|_| clients.register(ip(4))).collect();
+        let waiting: Vec<_> = (0..5).map(|_| clients.register(ip(4), false)).collect();
         assert!(clients.make_room_for(ip(5)), "ip(1) holds 3 slots");
         assert_eq!(clients.count(ip(4)), 5);
         drop(waiting);

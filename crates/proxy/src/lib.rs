@@ -525,7 +525,7 @@ pub async fn serve_limited(
                 continue;
             }
         };
-        let registration = clients.register(client);
+        let registration = clients.register(client, matches!(permit, Slot::Now(_)));
         let _ = stream.set_nodelay(true);
         // The client's address, for the per-client TokenReview budget.
         let svc =
@@ -540,14 +540,16 @@ pub async fn serve_limited(
             let permit = match permit {
                 Slot::Now(p) => p,
                 Slot::Queued(queued) => match tokio::time::timeout(MAKE_ROOM_WAIT, queued).await {
-                    Ok(Ok(p)) => p,
+                    Ok(Ok(p)) => {
+                        registration.holding();
+                        p
+                    }
                     _ => {
                         tracing::debug!("{name}: no slot was freed in time; connection closed");
                         return;
                     }
                 },
             };
-            registration.holding();
             open.inc();
             let _slot = ConnectionSlot {
                 _permit: permit,

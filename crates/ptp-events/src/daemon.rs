@@ -221,7 +221,7 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
             tracing::info!(addr = ?listener.local_addr().ok(), "serving /ready, /emit-logs, /port-aliases");
             let app = http_router(d.handle());
             // Reachable by every process in the node's network namespace: the producer's
-            // connection limits, sized for the one producer that asks.
+            // connection limits (per client as in total: local clients are all 127.0.0.1).
             let limits = proxy::ServeLimits::unreported(
                 "daemon HTTP",
                 proxy::DEFAULT_HEADER_READ_TIMEOUT,

@@ -38,12 +38,6 @@ async fn producer_with(store: &Path, addr: &str, delivery: DeliveryConfig) -> Pr
     .unwrap()
 }
 
-fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
 /// A producer delivering to https EndpointUris with these files.
 async fn tls_producer(store: &Path, files: proxy::tls::DeliveryTlsFiles) -> Producer {
     let delivery = DeliveryConfig {
@@ -310,7 +304,7 @@ async fn consumer_needs_no_system_trust_store_for_http_publishers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_receives_events_over_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| write_file(dir.path(), name, text);
+    let write = |name: &str, text: &str| pki::write(dir.path(), name, text);
     let consumer_ca = pki::ca("consumer CA");
     let cert = pki::leaf(&consumer_ca, "consumer", true);
     let p = tls_producer(
@@ -360,7 +354,7 @@ async fn consumer_receives_events_over_tls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_with_a_client_ca_takes_events_only_from_the_producer() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| write_file(dir.path(), name, text);
+    let write = |name: &str, text: &str| pki::write(dir.path(), name, text);
     let consumer_ca = pki::ca("consumer CA");
     let cert = pki::leaf(&consumer_ca, "consumer", true);
     let producer_ca = pki::ca("producer CA");

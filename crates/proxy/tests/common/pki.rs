@@ -66,17 +66,19 @@ pub fn replace(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// Writes `text` to `dir/name`; the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
 /// A TLS server identity written to `dir` (`tls.crt`, `tls.key`, and `client-ca.crt` with a
 /// client CA: mutual TLS).
 pub fn tls_files(dir: &Path, server: &Leaf, client_ca: Option<&Ca>) -> proxy::tls::TlsFiles {
-    let write = |name: &str, text: &str| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    };
     proxy::tls::TlsFiles {
-        cert: write("tls.crt", &server.cert_pem),
-        key: write("tls.key", &server.key_pem),
-        client_ca: client_ca.map(|ca| write("client-ca.crt", &ca.pem)),
+        cert: write(dir, "tls.crt", &server.cert_pem),
+        key: write(dir, "tls.key", &server.key_pem),
+        client_ca: client_ca.map(|ca| write(dir, "client-ca.crt", &ca.pem)),
     }
 }
