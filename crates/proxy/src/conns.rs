@@ -37,10 +37,14 @@ struct Entry {
 }
 
 impl Entry {
+    /// Its last traffic, or when it was accepted if it has had none. Not when it started being
+    /// served: tasks start in any order, so two silent connections would rank by scheduling
+    /// rather than by arrival.
     fn last_active(&self) -> Instant {
         self.activity
             .as_ref()
-            .map_or(self.since, |a| a.last_active().max(self.since))
+            .and_then(|a| a.last_traffic())
+            .map_or(self.since, |t| t.max(self.since))
     }
 }
 
@@ -185,7 +189,9 @@ mod tests {
         // traffic since.
         tokio::time::sleep(Duration::from_millis(5)).await;
         for i in [0, 2, 3] {
-            a[i].serving(Activity::new());
+            let activity = Activity::new();
+            activity.mark(true);
+            a[i].serving(activity);
         }
         assert_eq!((clients.count(ip(1)), clients.count(ip(2))), (4, 2));
         // A newcomer: the biggest holder (4) loses its idlest.
@@ -211,5 +217,22 @@ mod tests {
         drop(waiting);
         drop(a);
         assert_eq!(clients.inner.lock().unwrap().by_client.len(), 0);
+    }
+
+    /// Silent connections rank by arrival, not by when their tasks began serving them (tasks
+    /// start in any order under load): the first to arrive is the idlest.
+    #[tokio::test]
+    async fn silent_connections_rank_by_arrival_not_by_when_served() {
+        let clients = Arc::new(Clients::default());
+        let a: Vec<_> = (0..3).map(|_| clients.register(ip(1), true)).collect();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Served last to first, none has sent anything.
+        for r in a.iter().rev() {
+            r.serving(Activity::new());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert!(clients.make_room_for(ip(2)));
+        assert!(asked(&a[0]).await, "the first to arrive is the idlest");
+        assert!(!asked(&a[1]).await && !asked(&a[2]).await);
     }
 }

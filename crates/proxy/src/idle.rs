@@ -33,12 +33,15 @@ impl Activity {
         })
     }
 
-    /// When the connection last had traffic either way (when it was opened, before any).
-    pub fn last_active(&self) -> Instant {
-        self.base + Duration::from_millis(self.last_any.load(Ordering::Relaxed))
+    /// When the connection last had traffic either way; `None` before any.
+    pub fn last_traffic(&self) -> Option<Instant> {
+        match self.last_any.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(self.base + Duration::from_millis(ms)),
+        }
     }
 
-    fn mark(&self, read: bool) {
+    pub(crate) fn mark(&self, read: bool) {
         // +1: a read at the very first millisecond still counts as a read.
         let ms = self.base.elapsed().as_millis() as u64 + 1;
         if read {

@@ -57,7 +57,7 @@ impl IngestConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// The socket could not be bound.
-    #[error("cannot listen on the daemon socket {path}: {message}")]
+    #[error("cannot listen on the daemon socket (--socket) {path}: {message}")]
     Socket {
         /// The socket path.
         path: String,
@@ -133,7 +133,7 @@ impl LineSender {
 pub struct Ingest {
     engine: Arc<Mutex<Engine>>,
     sender: LineSender,
-    socket: Option<PathBuf>,
+    socket: Option<crate::uds::BoundPath>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -153,8 +153,10 @@ impl Ingest {
             counters: counters.clone(),
         };
         let mut tasks = vec![tokio::spawn(run_engine(engine.clone(), hub, rx))];
+        let mut socket = None;
         if let Some(path) = &cfg.socket {
-            let listener = bind_socket(path).await?;
+            let (listener, bound) = bind_socket(path).await?;
+            socket = Some(bound);
             tracing::info!(socket = %path.display(), "listening for linuxptp-daemon lines");
             tasks.push(tokio::spawn(accept(
                 listener,
@@ -166,7 +168,7 @@ impl Ingest {
         Ok(Ingest {
             engine,
             sender,
-            socket: cfg.socket,
+            socket,
             tasks,
         })
     }
@@ -198,14 +200,15 @@ impl Ingest {
         for t in self.tasks {
             t.abort();
         }
-        if let Some(p) = self.socket {
-            let _ = std::fs::remove_file(p);
+        if let Some(bound) = self.socket {
+            bound.remove();
         }
     }
 }
 
-/// Binds the socket; a stale socket file (nobody accepting) is replaced, a live one is an error.
-async fn bind_socket(path: &Path) -> Result<UnixListener, IngestError> {
+/// Binds the socket; a stale socket (nobody accepting) is replaced, a live one or any other kind
+/// of file at the path is an error and is left untouched.
+async fn bind_socket(path: &Path) -> Result<(UnixListener, crate::uds::BoundPath), IngestError> {
     let err = |message: String| IngestError::Socket {
         path: path.display().to_string(),
         message,
@@ -216,18 +219,7 @@ async fn bind_socket(path: &Path) -> Result<UnixListener, IngestError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
     }
-    if path.exists() {
-        let live = tokio::time::timeout(Duration::from_millis(100), UnixStream::connect(path))
-            .await
-            .is_ok_and(|r| r.is_ok());
-        if live {
-            return Err(err(
-                "another process is already listening on it (a second producer?)".into(),
-            ));
-        }
-        std::fs::remove_file(path).map_err(|e| err(format!("cannot remove stale socket: {e}")))?;
-    }
-    UnixListener::bind(path).map_err(|e| err(e.to_string()))
+    crate::uds::bind_listener(path).await.map_err(err)
 }
 
 async fn accept(

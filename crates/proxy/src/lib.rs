@@ -23,6 +23,7 @@ mod sender;
 pub mod store;
 pub mod tls;
 pub mod tokenreview;
+pub mod uds;
 
 use std::future::Future;
 use std::net::SocketAddr;

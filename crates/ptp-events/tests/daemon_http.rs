@@ -114,6 +114,31 @@ fn daemon(dir: &Path, http_addr: &str) -> (Kill, Arc<Mutex<String>>) {
     (Kill(child), out)
 }
 
+/// `GET /ready` with `Connection: close` on a raw connection, read until the daemon closes it;
+/// retried until the daemon listens (20 s at most).
+async fn closed_probe(addr: std::net::SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut s = loop {
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "daemon HTTP not up: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    s.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer))
+        .await
+        .expect("the daemon closes a Connection: close request")
+        .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 "), "{answer:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_emit_logs_and_port_aliases() {
     let dir = tempfile::tempdir().unwrap();
@@ -213,10 +238,10 @@ async fn silent_connections_are_capped_and_timed_out() {
     stand_in(dir.path());
     let port = free_port();
     let (_daemon, _out) = daemon(dir.path(), &format!("127.0.0.1:{port}"));
-    get(port, "/ready").await;
-    // The connection `get` used is closed with its client; let the daemon see it go.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // Up, asked with `Connection: close` and read to its end: the daemon closed that connection
+    // itself, so it no longer holds a slot when the silent ones come.
+    closed_probe(addr).await;
     // Accepted in the order they connect: the first 64 are kept, the other 36 closed at once.
     let mut held = conns::open_silent(addr, 100).await;
     conns::expect_all_closed(&mut held[64..], Duration::from_secs(5), "over the cap").await;
