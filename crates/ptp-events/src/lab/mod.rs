@@ -17,7 +17,7 @@ mod replay_source;
 mod view;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -316,8 +316,7 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
         producer.api_addr
     );
 
-    let control = bind_control(&args.control).await?;
-    let control_path = args.control.clone();
+    let (control, control_path) = bind_control(&args.control).await?;
     let src = source.clone();
     let control_task = tokio::spawn(async move { serve_control(control, src).await });
 
@@ -351,7 +350,7 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
     }
     println!("lab: stopping");
     control_task.abort();
-    let _ = std::fs::remove_file(&control_path);
+    control_path.remove();
     if let Some(l) = live_handle {
         l.stop().await;
     }
@@ -377,12 +376,10 @@ async fn wait_locked(hub: &proxy::Hub, limit: Duration) -> bool {
     false
 }
 
-async fn bind_control(path: &PathBuf) -> anyhow::Result<UnixListener> {
-    if path.exists() {
-        std::fs::remove_file(path)
-            .with_context(|| format!("removing the stale control socket {}", path.display()))?;
-    }
-    UnixListener::bind(path).with_context(|| format!("control socket {}", path.display()))
+async fn bind_control(path: &Path) -> anyhow::Result<(UnixListener, proxy::uds::BoundPath)> {
+    proxy::uds::bind_listener(path)
+        .await
+        .map_err(|e| anyhow::anyhow!("control socket {}: {e}", path.display()))
 }
 
 async fn serve_control(listener: UnixListener, source: Arc<Source>) {
