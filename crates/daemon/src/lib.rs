@@ -3,7 +3,8 @@
 //! protocol, to an in-process channel and/or a UNIX socket.
 //!
 //! * Profiles come from one file in any form [`ptp_config::load_profiles`] reads. The file is
-//!   polled every [`DaemonOptions::poll_interval`] (content compared); a change is validated
+//!   polled every [`DaemonOptions::poll_interval`] (content compared); a change is taken only
+//!   when a second read 100 ms later agrees (a half-written file is never applied); it is validated
 //!   and rendered completely before any running process is touched. An invalid change is
 //!   logged with every field error and the running set is kept.
 //! * Applying: new configs are written to temporary files first; then every old process is
@@ -281,6 +282,21 @@ impl Daemon {
             if last.as_deref() == Some(bytes.as_slice()) {
                 continue;
             }
+            // A writer that truncates and then writes (an editor, `echo >`) can be read half-way:
+            // an empty file means "no profiles" and would stop every process. A change is applied
+            // only when a second read, a moment later, gives the same bytes (a ConfigMap mount is
+            // swapped atomically, so there this costs only the settle time).
+            // At start nothing runs yet that a half-written file could stop.
+            if last.is_some() {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(SETTLE.min(self.opts.poll_interval)) => {},
+                }
+                if std::fs::read(&self.opts.profile_file).ok().as_ref() != Some(&bytes) {
+                    tracing::debug!("profile file still changing; read again at the next poll");
+                    continue;
+                }
+            }
             last = Some(bytes.clone());
             match self.prepare(&bytes) {
                 Err(e) => {
@@ -431,6 +447,9 @@ pub fn read_plan(
         .map_err(|e| e.with_origin_public(&origin).to_string())?;
     Ok((form, plan))
 }
+
+/// How long a changed profile file must stay the same before it is applied.
+const SETTLE: Duration = Duration::from_millis(100);
 
 /// Removes `ptp4l|phc2sys|ts2phc.<N>.config` and `ptp4l.<N>.socket` left in `dir` by an earlier
 /// run (Go removes `/var/run/{ts2phc,synce4l,ptp4l,phc2sys,chronyd,pmc}*`; this is narrower, so
