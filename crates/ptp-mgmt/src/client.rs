@@ -193,22 +193,36 @@ impl Client {
         }
     }
 
-    /// The next RESPONSE that arrives before `until` (anything else is dropped: garbage, a
-    /// request looped back).
-    async fn recv_response(&mut self, until: Instant) -> Option<Message> {
+    /// The next RESPONSE that arrives before `until` (`Ok(None)` when none does). Anything
+    /// else is dropped (a request looped back, garbage), except a management message that
+    /// carries the sequence id `seq` (when given) but cannot be decoded: that is the answer, and it is an error, so
+    /// that a dataset this crate reads wrongly is reported at once, not as a timeout.
+    async fn recv_response(
+        &mut self,
+        seq: Option<u16>,
+        what: &str,
+        until: Instant,
+    ) -> Result<Option<Message>, MgmtError> {
         let mut buf = vec![0u8; codec::MAX_MESSAGE];
         loop {
             let n = match tokio::time::timeout_at(until, self.socket.recv(&mut buf)).await {
-                Err(_) => return None,
+                Err(_) => return Ok(None),
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, "management receive failed");
-                    return None;
+                    return Ok(None);
                 }
                 Ok(Ok(n)) => n,
             };
             match codec::decode(&buf[..n]) {
-                Ok(m) if m.action == Action::Response => return Some(m),
+                Ok(m) if m.action == Action::Response => return Ok(Some(m)),
                 Ok(_) => {}
+                Err(e) if seq.is_some() && codec::sequence_id(&buf[..n]) == seq => {
+                    return Err(MgmtError::Unexpected {
+                        path: self.server.clone(),
+                        what: what.to_owned(),
+                        got: format!("a message it cannot decode ({e})"),
+                    });
+                }
                 Err(e) => tracing::debug!(error = %e, "management message not understood"),
             }
         }
@@ -216,11 +230,18 @@ impl Client {
 
     /// Receives until `until`: the answer to `seq` is returned; other responses are pushes
     /// (or answers to an earlier request that timed out) and are kept as pushes.
-    async fn recv_answer(&mut self, seq: u16, until: Instant) -> Option<Message> {
+    async fn recv_answer(
+        &mut self,
+        seq: u16,
+        what: &str,
+        until: Instant,
+    ) -> Result<Option<Message>, MgmtError> {
         loop {
-            let m = self.recv_response(until).await?;
+            let Some(m) = self.recv_response(Some(seq), what, until).await? else {
+                return Ok(None);
+            };
             if m.sequence_id == seq {
-                return Some(m);
+                return Ok(Some(m));
             }
             if self.subscribed {
                 self.pushes.push_back(m);
@@ -253,7 +274,7 @@ impl Client {
         let want = msg.tlv.id();
         let seq = self.send(msg).await?;
         let until = Instant::now() + self.cfg.timeout;
-        match self.recv_answer(seq, until).await {
+        match self.recv_answer(seq, &what, until).await? {
             Some(m) => self.check(&what, want, m),
             None => Err(MgmtError::Timeout {
                 path: self.server.clone(),
@@ -338,7 +359,7 @@ impl Client {
         let until = Instant::now() + self.cfg.timeout;
         let mut out = Vec::with_capacity(ports);
         while out.len() < ports {
-            let Some(m) = self.recv_answer(seq, until).await else {
+            let Some(m) = self.recv_answer(seq, &what, until).await? else {
                 return Err(MgmtError::Timeout {
                     path: self.server.clone(),
                     what: format!("{what} ({} of {ports} ports answered)", out.len()),
@@ -377,7 +398,8 @@ impl Client {
         if let Some(m) = self.pushes.pop_front() {
             return Some(m);
         }
-        self.recv_response(Instant::now() + wait).await
+        let until = Instant::now() + wait;
+        self.recv_response(None, "", until).await.ok().flatten()
     }
 }
 

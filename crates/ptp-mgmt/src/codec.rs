@@ -69,16 +69,17 @@ pub mod id {
     /// PARENT_DATA_SET.
     pub const PARENT_DATA_SET: u16 = 0x2002;
     /// TIME_PROPERTIES_DATA_SET.
-    pub const TIME_PROPERTIES_DATA_SET: u16 = 0x2004;
+    pub const TIME_PROPERTIES_DATA_SET: u16 = 0x2003;
     /// PORT_DATA_SET.
-    pub const PORT_DATA_SET: u16 = 0x2005;
+    pub const PORT_DATA_SET: u16 = 0x2004;
     /// TIME_STATUS_NP (linuxptp).
     pub const TIME_STATUS_NP: u16 = 0xC000;
     /// GRANDMASTER_SETTINGS_NP (linuxptp).
     pub const GRANDMASTER_SETTINGS_NP: u16 = 0xC001;
     /// SUBSCRIBE_EVENTS_NP (linuxptp).
     pub const SUBSCRIBE_EVENTS_NP: u16 = 0xC003;
-    /// EXTERNAL_GRANDMASTER_PROPERTIES_NP (linuxptp 4.2 and later; unknown to 3.1.1).
+    /// EXTERNAL_GRANDMASTER_PROPERTIES_NP (a linuxptp newer than 4.4; unknown to 3.1.1, which
+    /// answers NO_SUCH_ID). The value has not been checked against a release that has it.
     pub const EXTERNAL_GRANDMASTER_PROPERTIES_NP: u16 = 0xC00F;
 
     /// The name linuxptp's `pmc` gives an id, or `None`.
@@ -803,6 +804,9 @@ pub enum DecodeError {
         /// Bytes available.
         avail: usize,
     },
+    /// A TLV whose lengthField is odd (TLVs are an even number of bytes, IEEE 1588 14.1.2).
+    #[error("TLV length {0} is odd (a TLV is an even number of bytes)")]
+    OddTlvLength(usize),
     /// A dataset shorter than its fixed size.
     #[error("{name} data is {len} bytes, needs {need}", name = id::name(*id).unwrap_or("dataset"))]
     ShortDataset {
@@ -855,7 +859,9 @@ pub fn encode(msg: &Message) -> Vec<u8> {
             out.extend_from_slice(&error.to_u16().to_be_bytes());
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&[0; 4]);
-            let text = &display.as_bytes()[..display.len().min(255)];
+            let mut text = display.clone();
+            truncate_at_char(&mut text, 255);
+            let text = text.as_bytes();
             out.push(text.len() as u8);
             out.extend_from_slice(text);
         }
@@ -869,6 +875,24 @@ pub fn encode(msg: &Message) -> Vec<u8> {
     let total = out.len() as u16;
     out[2..4].copy_from_slice(&total.to_be_bytes());
     out
+}
+
+/// Cuts `s` to at most `max` bytes, at a character boundary.
+fn truncate_at_char(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut at = max;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
+    }
+}
+
+/// The sequenceId of a management message whose body may not decode (`None` when the bytes
+/// are not even a management header).
+pub fn sequence_id(b: &[u8]) -> Option<u16> {
+    (b.len() >= HEADER_LEN && b[0] & 0x0f == MESSAGE_TYPE_MANAGEMENT)
+        .then(|| u16::from_be_bytes([b[30], b[31]]))
 }
 
 /// Decodes one management message. Never panics, whatever the bytes.
@@ -904,6 +928,9 @@ pub fn decode(b: &[u8]) -> Result<Message, DecodeError> {
             avail,
         });
     }
+    if tlv_len % 2 == 1 {
+        return Err(DecodeError::OddTlvLength(tlv_len));
+    }
     let v = &b[52..52 + tlv_len];
     let tlv = match tlv_type {
         TLV_MANAGEMENT => {
@@ -930,7 +957,10 @@ pub fn decode(b: &[u8]) -> Result<Message, DecodeError> {
             let display = match v.get(8) {
                 Some(&n) => {
                     let end = (9 + n as usize).min(v.len());
-                    String::from_utf8_lossy(&v[9..end]).into_owned()
+                    let mut text = String::from_utf8_lossy(&v[9..end]).into_owned();
+                    // Invalid bytes grow into U+FFFD: keep what a PTPText can carry back.
+                    truncate_at_char(&mut text, 255);
+                    text
                 }
                 None => String::new(),
             };
@@ -1080,6 +1110,10 @@ mod tests {
     #[test]
     fn bad_bytes_are_errors_not_panics() {
         assert_eq!(decode(&[]), Err(DecodeError::TooShort(0)));
+        // Found by fuzz/fuzz_targets/mgmt_decode.rs: an odd TLV length decoded to a dataset
+        // that re-encoded with its pad byte, so it did not decode the same again.
+        let odd = include_bytes!("../../../fuzz/seeds/mgmt_decode/found-odd-tlv-length-1");
+        assert_eq!(decode(odd), Err(DecodeError::OddTlvLength(0x33)));
         let good = encode(&Message::get(
             PortIdentity::default(),
             1,
@@ -1115,6 +1149,28 @@ mod tests {
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn error_text_survives_a_round_trip(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..255)) {
+            // Invalid UTF-8 grows into U+FFFD: what decodes still fits a PTPText and
+            // encodes to bytes that decode the same.
+            let mut b = encode(&Message {
+                tlv: Tlv::Error { error: ManagementErrorId::NoSuchId, id: 0x2000, display: String::new() },
+                ..Message::get(PortIdentity::default(), 1, id::PARENT_DATA_SET)
+            });
+            b.truncate(b.len() - 2); // the empty PTPText and its pad
+            b.push(bytes.len() as u8);
+            b.extend_from_slice(&bytes);
+            if b.len() % 2 == 1 { b.push(0); }
+            let tlv_len = (b.len() - 52) as u16;
+            b[50..52].copy_from_slice(&tlv_len.to_be_bytes());
+            let total = b.len() as u16;
+            b[2..4].copy_from_slice(&total.to_be_bytes());
+            let m = decode(&b).unwrap();
+            let Tlv::Error { display, .. } = &m.tlv else { panic!("{m:?}") };
+            proptest::prop_assert!(display.len() <= 255);
+            proptest::prop_assert_eq!(decode(&encode(&m)).unwrap(), m);
         }
 
         #[test]
