@@ -19,13 +19,17 @@
 //!   drops and counts); the socket client ([`socket`]) reconnects with backoff and replays the
 //!   current state followed by `CMD LIVE_START`.
 //!
+//! * Clock class ([`class`]): each OC/BC ptp4l's PARENT_DATA_SET is read over its management
+//!   socket every 250 ms and a change is written as Go's `CLOCK_CLASS_CHANGE` line.
+//!
 //! Not here: PHC/NIC discovery, plugins (e810 …), gpsd/ubxtool/dpll for T-GM, synce4l and
-//! chronyd, pmc clock-class polling. The `:8081` endpoints (`/ready`, `/emit-logs`,
+//! chronyd. The `:8081` endpoints (`/ready`, `/emit-logs`,
 //! `/port-aliases`) are served by the `ptp-events daemon` command from [`DaemonHandle`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod class;
 pub mod hub;
 pub mod lines;
 pub mod socket;
@@ -41,6 +45,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use backoff::{Backoff, RestartPolicy};
+pub use class::{ClassSettings, ClassWatch, clock_class_line};
 pub use hub::{Hub, HubStats};
 pub use lines::{CMD_LIVE_START, CMD_RESTART, process_status_line, remove_message_suffix};
 pub use supervisor::{ProcessStatus, RunSettings};
@@ -68,6 +73,8 @@ pub struct DaemonOptions {
     pub stop_grace: Duration,
     /// Restart timing.
     pub restart: RestartPolicy,
+    /// Clock class from each OC/BC ptp4l's management socket; `None`: not read.
+    pub clock_class: Option<ClassSettings>,
 }
 
 impl DaemonOptions {
@@ -85,6 +92,7 @@ impl DaemonOptions {
             poll_interval: Duration::from_secs(1),
             stop_grace: Duration::from_secs(5),
             restart: RestartPolicy::default(),
+            clock_class: Some(ClassSettings::default()),
         }
     }
 }
@@ -411,6 +419,18 @@ impl Daemon {
                 settings.clone(),
                 stop_rx.clone(),
             )));
+        }
+        if let Some(cs) = self.opts.clock_class {
+            for w in plan.profiles.iter().filter_map(ClassWatch::for_profile) {
+                tracing::info!(config = %w.config_file, socket = %w.socket.display(), "reading the clock class from ptp4l");
+                tasks.push(tokio::spawn(class::watch(
+                    w,
+                    self.hub.clone(),
+                    self.opts.render.run_dir.clone(),
+                    cs,
+                    stop_rx.clone(),
+                )));
+            }
         }
         {
             let mut g = self.lock();

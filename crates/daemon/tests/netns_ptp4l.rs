@@ -53,6 +53,48 @@ fn time_daemon() -> Option<String> {
     None
 }
 
+fn pmc(sock: &Path, cmd: &str) -> Vec<(String, String)> {
+    let out = Command::new("/usr/sbin/pmc")
+        .args(["-u", "-b", "0", "-s"])
+        .arg(sock)
+        .arg(cmd)
+        .output()
+        .expect("run pmc");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            match (w.next(), w.next(), w.next()) {
+                (Some(k), Some(v), None) => Some((k.to_owned(), v.to_owned())),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// `pmc SET GRANDMASTER_SETTINGS_NP` on the grandmaster: its own settings with `class` (its
+/// time flags unchanged: a slave on CLOCK_REALTIME would otherwise correct by the UTC offset).
+fn pmc_set_class(sock: &Path, class: u8) {
+    let now = pmc(sock, "GET GRANDMASTER_SETTINGS_NP");
+    assert!(
+        !now.is_empty(),
+        "pmc GET GRANDMASTER_SETTINGS_NP: no answer"
+    );
+    let fields: Vec<String> = now
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "clockClass" => format!("{k} {class}"),
+            _ => format!("{k} {v}"),
+        })
+        .collect();
+    let cmd = format!("SET GRANDMASTER_SETTINGS_NP {}", fields.join(" "));
+    let after = pmc(sock, &cmd);
+    assert!(
+        after.contains(&("clockClass".to_owned(), class.to_string())),
+        "{cmd}: {after:?}"
+    );
+}
+
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip");
     assert!(
@@ -93,7 +135,10 @@ impl Testbed {
         let cfg = dir.join("gm.cfg");
         std::fs::write(
             &cfg,
-            "[global]\npriority1 127\nclockClass 6\nlogSyncInterval -2\n",
+            format!(
+                "[global]\npriority1 127\nclockClass 6\nlogSyncInterval -2\nlogAnnounceInterval -3\nuds_address {}\n",
+                dir.join("gm.sock").display()
+            ),
         )
         .expect("gm cfg");
         let id = std::process::id() % 100_000;
@@ -146,6 +191,7 @@ struct Watch {
     seen: Vec<String>,
     engine: Option<Engine>,
     lock_states: Vec<(Duration, String)>,
+    classes: Vec<(Duration, String)>,
     t0: Instant,
 }
 
@@ -160,6 +206,10 @@ impl Watch {
                 let v = c.values[0].value.clone();
                 println!("  [{:>6.2?}] lock-state {v}", self.t0.elapsed());
                 self.lock_states.push((self.t0.elapsed(), v));
+            } else if c.resource == oran_api::Resource::ClockClass {
+                let v = c.values[0].value.clone();
+                println!("  [{:>6.2?}] clock-class {v}", self.t0.elapsed());
+                self.classes.push((self.t0.elapsed(), v));
             }
         }
     }
@@ -261,6 +311,7 @@ async fn real_ptp4l_locks_survives_a_crash_and_goes_holdover_then_freerun_on_gm_
         seen: Vec::new(),
         engine: None,
         lock_states: Vec::new(),
+        classes: Vec::new(),
         t0,
     };
     w.until("CMD RESTART", Duration::from_secs(5), |w| {
@@ -292,6 +343,59 @@ async fn real_ptp4l_locks_survives_a_crash_and_goes_holdover_then_freerun_on_gm_
         w.has(|l| l.starts_with("ptp4l[") && l.contains("[ptp4l.0.config] master offset")),
         "lines tagged with the config"
     );
+
+    // 1b. Clock class, read by the daemon from the slave ptp4l's PARENT_DATA_SET: the
+    // grandmaster's 6, then (an OC) the local clock's own class from GRANDMASTER_SETTINGS_NP,
+    // 255 for a slave-only ptp4l, as the Go daemon writes them; the engine publishes both.
+    w.until(
+        "CLOCK_CLASS_CHANGE 6 then 255",
+        Duration::from_secs(5),
+        |w| {
+            let classes: Vec<_> = w.classes.iter().map(|(_, c)| c.as_str()).collect();
+            classes.windows(2).any(|p| p == ["6", "255"])
+        },
+    )
+    .await;
+    assert!(w.has(|l| l.starts_with("ptp4l[") && l.ends_with("]:[ptp4l.0.config] CLOCK_CLASS_CHANGE 6")));
+    // The grandmaster announces class 7: the daemon writes it (the slave hears it at the next
+    // Announce, every 125 ms; the daemon polls every 250 ms).
+    let mark = w.seen.len();
+    let set_at = w.t0.elapsed();
+    pmc_set_class(&dir.path().join("gm.sock"), 7);
+    w.until("CLOCK_CLASS_CHANGE 7", Duration::from_secs(5), |w| {
+        w.seen[mark..]
+            .iter()
+            .any(|l| l.ends_with("]:[ptp4l.0.config] CLOCK_CLASS_CHANGE 7"))
+    })
+    .await;
+    let seen_at = w
+        .classes
+        .iter()
+        .find(|(_, c)| c == "7")
+        .expect("class 7 event")
+        .0;
+    println!(
+        "class 7: SET on the grandmaster at {set_at:.2?}, event at {seen_at:.2?} ({:.0?} later)",
+        seen_at - set_at
+    );
+    // `/emit-logs` (and a socket reconnect) replay the class the daemon keeps: 255.
+    w.until("the local class after 7", Duration::from_secs(2), |w| {
+        let classes: Vec<_> = w.classes.iter().map(|(_, c)| c.as_str()).collect();
+        classes.windows(2).any(|p| p == ["7", "255"])
+    })
+    .await;
+    let mark = w.seen.len();
+    let n = h.emit_logs();
+    w.until("the replay", Duration::from_secs(2), |w| {
+        w.seen.len() >= mark + n
+    })
+    .await;
+    let replayed: Vec<_> = w.seen[mark..]
+        .iter()
+        .filter(|l| l.contains("CLOCK_CLASS_CHANGE"))
+        .collect();
+    assert_eq!(replayed.len(), 1, "{replayed:?}");
+    assert!(replayed[0].ends_with("]:[ptp4l.0.config] CLOCK_CLASS_CHANGE 255"));
 
     // 2. kill -9 the slave ptp4l: down, restarted after ~1 s, counted, SLAVE again.
     let p = h

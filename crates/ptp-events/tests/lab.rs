@@ -142,14 +142,14 @@ async fn consumer() -> (String, Seen) {
     (url, seen)
 }
 
-async fn subscribe(api: u16, endpoint: &str) {
+async fn subscribe(api: u16, endpoint: &str, resource: &str) {
     let client = http_client();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = client
             .post(format!("http://127.0.0.1:{api}/api/ocloudNotifications/v2/subscriptions"))
             .body(format!(
-                r#"{{"ResourceAddress":"/cluster/node/lab-node/sync/ptp-status/lock-state","EndpointUri":"{endpoint}"}}"#
+                r#"{{"ResourceAddress":"/cluster/node/lab-node/sync/ptp-status/{resource}","EndpointUri":"{endpoint}"}}"#
             ))
             .send()
             .await;
@@ -215,17 +215,36 @@ fn nothing_left_behind(api: u16, metrics: u16, control: &std::path::Path) {
 async fn gm_loss_and_restore(mode: &str, extra: &[&str], lock_limit: Duration) {
     let lab = Lab::start(mode, extra);
     let (endpoint, seen) = consumer().await;
-    subscribe(lab.api, &endpoint).await;
+    subscribe(lab.api, &endpoint, "lock-state").await;
+    subscribe(lab.api, &endpoint, "clock-class").await;
     let locked = wait_for(&seen, "LOCKED", 0, lock_limit).await;
+    // The grandmaster announces class 7. Live: a real SET on the grandmaster ptp4l, read by the
+    // daemon from the slave's PARENT_DATA_SET; the slave (an OC) then reports its own class,
+    // 255, as the Go daemon does. Replay: one synthetic daemon line.
+    let mark = seen.lock().unwrap().len();
+    let answer = lab.inject("clock-class 7");
+    assert!(answer.starts_with("ok"), "{answer}");
+    let seven = wait_for(&seen, "7", mark, Duration::from_secs(10)).await;
+    if mode == "live" {
+        wait_for(&seen, "255", seven, Duration::from_secs(5)).await;
+    }
+    let class_events: Vec<(String, String)> = seen.lock().unwrap()[mark..]
+        .iter()
+        .filter(|(src, _)| src == "clock-class")
+        .cloned()
+        .collect();
+    assert!(!class_events.is_empty(), "{mode}: no clock-class event");
+    let after_class = seen.lock().unwrap().len();
     let answer = lab.inject("gm-loss");
     assert!(answer.starts_with("ok"), "{answer}");
-    let holdover = wait_for(&seen, "HOLDOVER", locked, Duration::from_secs(20)).await;
+    let holdover = wait_for(&seen, "HOLDOVER", after_class, Duration::from_secs(20)).await;
     let freerun = wait_for(&seen, "FREERUN", holdover, Duration::from_secs(10)).await;
     let answer = lab.inject("gm-restore");
     assert!(answer.starts_with("ok"), "{answer}");
     let relocked = wait_for(&seen, "LOCKED", freerun, lock_limit).await;
     let order: Vec<String> = seen.lock().unwrap()[locked..=relocked]
         .iter()
+        .filter(|(src, _)| src == "lock-state")
         .map(|(_, s)| s.clone())
         .collect();
     // Edge-triggered: LOCKED, HOLDOVER, FREERUN, (FREERUN samples while re-acquiring publish

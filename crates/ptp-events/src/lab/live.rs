@@ -155,7 +155,10 @@ impl Live {
         let freq_before = realtime_freq();
         std::fs::write(
             dir.join("gm.cfg"),
-            "[global]\npriority1 127\nclockClass 6\nlogSyncInterval -2\n",
+            format!(
+                "[global]\npriority1 127\nclockClass 6\nlogSyncInterval -2\nlogAnnounceInterval -3\nuds_address {}\n",
+                dir.join("gm.sock").display()
+            ),
         )?;
         let profile = serde_json::json!([{
             "name": "lab-slave",
@@ -279,15 +282,29 @@ impl Live {
                 self.lines.send(line).await;
                 "ok (synthetic line: an offset excursion cannot be caused for real when both ends read the same CLOCK_REALTIME)".into()
             }
-            Fault::ClockClass(c) => {
-                let line = format!(
-                    "ptp4l[{}]:[ptp4l.0.config] CLOCK_CLASS_CHANGE {c}",
-                    chrono::Utc::now().timestamp()
-                );
-                self.lines.send(line).await;
-                "ok (synthetic daemon line: the clock class of a software slave does not change by itself)".into()
-            }
+            Fault::ClockClass(c) => match self.set_gm_class(*c).await {
+                Ok(()) => format!(
+                    "ok (live): the grandmaster announces clock class {c} (SET GRANDMASTER_SETTINGS_NP on its management socket); the daemon reads it from the slave ptp4l's PARENT_DATA_SET within a second and writes CLOCK_CLASS_CHANGE {c}, then, as the Go daemon does for an OC, the slave's own class (255: slave-only); gm-restore starts the grandmaster at class 6 again"
+                ),
+                Err(e) => format!("error: {e:#}"),
+            },
         }
+    }
+
+    /// The grandmaster's own settings with `class` (its time properties unchanged).
+    async fn set_gm_class(&self, class: u8) -> anyhow::Result<()> {
+        if self.gm.lock().expect("gm lock").is_none() {
+            bail!("the grandmaster is down (gm-restore first)");
+        }
+        let mut client = ptp_mgmt::Client::new(
+            &self.dir.join("gm.sock"),
+            &self.dir,
+            ptp_mgmt::ClientConfig::default(),
+        )?;
+        let mut settings = client.grandmaster_settings().await?;
+        settings.clock_quality.class = class;
+        client.set_grandmaster_settings(settings).await?;
+        Ok(())
     }
 
     /// Stops everything, removes the namespaces and restores the clock's frequency.

@@ -135,7 +135,8 @@ pub enum Fault {
     OffsetSpike(i64),
     /// The slave ptp4l dies (and is restarted).
     Ptp4lCrash,
-    /// The daemon reports this clock class.
+    /// The grandmaster announces this clock class (live: a real SET GRANDMASTER_SETTINGS_NP;
+    /// replay: a synthetic daemon line).
     ClockClass(u8),
 }
 
@@ -155,7 +156,7 @@ impl FromStr for Fault {
                     .map_err(|_| format!("offset-spike {n}: not a number of ns"))?,
             ),
             ("ptp4l-crash", None) => Fault::Ptp4lCrash,
-            ("clock-class", Some(n)) => Fault::ClockClass(
+            ("clock-class" | "gm-class", Some(n)) => Fault::ClockClass(
                 n.parse()
                     .map_err(|_| format!("clock-class {n}: expected 0..255"))?,
             ),
