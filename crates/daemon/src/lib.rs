@@ -32,6 +32,7 @@ pub mod backoff;
 pub mod class;
 pub mod hub;
 pub mod lines;
+pub mod shim;
 pub mod socket;
 pub mod supervisor;
 

@@ -1,12 +1,13 @@
 //! End to end with real linuxptp: a grandmaster `ptp4l -2 -S` in one network namespace, the
 //! daemon running a slave profile in another (through `ip netns exec`), joined by a veth pair.
 //! Needs root, `ip` and ptp4l; skipped with a message otherwise (a failure under `CI=true`).
-//! The slave's `linreg` servo adjusts CLOCK_REALTIME's frequency: it is reset at the end, and
-//! the test is skipped where a time daemon disciplines the clock.
+//! Every ptp4l runs with the clock-write shim (`daemon::shim`): the slave's `linreg` servo
+//! reaches `s2` while CLOCK_REALTIME is never adjusted (checked at the end where no time daemon
+//! runs), so the test runs on any machine, time daemon or not.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,24 @@ fn prerequisites() -> Result<(), String> {
     Ok(())
 }
 
+/// CLOCK_REALTIME's frequency offset as `phc_ctl` reads it.
+fn realtime_freq() -> String {
+    let out = Command::new("phc_ctl")
+        .args(["CLOCK_REALTIME", "freq"])
+        .output()
+        .expect("phc_ctl");
+    // phc_ctl prints to stdout or stderr depending on its version.
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.split_once("offset is")
+        .map(|(_, f)| f.trim().to_owned())
+        .unwrap_or_else(|| panic!("phc_ctl CLOCK_REALTIME freq: {text}"))
+}
+
+/// A process that disciplines CLOCK_REALTIME (its frequency may change under the test).
 fn time_daemon() -> Option<String> {
     let rd = std::fs::read_dir("/proc").ok()?;
     for e in rd.flatten() {
@@ -110,15 +129,18 @@ struct Testbed {
     gm_ns: String,
     sl_ns: String,
     gm: Option<std::process::Child>,
+    /// The clock-write shim every ptp4l runs with: CLOCK_REALTIME is never steered.
+    shim: PathBuf,
 }
 
 impl Testbed {
-    fn new() -> Self {
+    fn new(dir: &Path) -> Self {
         let id = std::process::id() % 100_000;
         let t = Testbed {
             gm_ns: format!("ptpgm{id}"),
             sl_ns: format!("ptpsl{id}"),
             gm: None,
+            shim: daemon::shim::install(dir).expect("install the clock shim"),
         };
         let (vg, vs) = (format!("vg{id}"), format!("vs{id}"));
         ip(&["netns", "add", &t.gm_ns]);
@@ -147,6 +169,8 @@ impl Testbed {
                 "netns",
                 "exec",
                 &self.gm_ns,
+                "env",
+                &format!("LD_PRELOAD={}", self.shim.display()),
                 "/usr/sbin/ptp4l",
                 "-2",
                 "-S",
@@ -180,9 +204,6 @@ impl Drop for Testbed {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.sl_ns])
             .status();
-        let _ = Command::new("phc_ctl")
-            .args(["CLOCK_REALTIME", "freq", "0"])
-            .output();
     }
 }
 
@@ -269,15 +290,10 @@ async fn real_ptp4l_locks_survives_a_crash_and_goes_holdover_then_freerun_on_gm_
         println!("SKIPPED real_ptp4l end-to-end test: {why}");
         return;
     }
-    if let Some(td) = time_daemon() {
-        println!(
-            "SKIPPED real_ptp4l end-to-end test: {td} is running and disciplines the clock; the linreg servo would fight it"
-        );
-        return;
-    }
     let t0 = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut bed = Testbed::new();
+    let freq_before = realtime_freq();
+    let mut bed = Testbed::new(dir.path());
     bed.start_gm(dir.path());
     let id = std::process::id() % 100_000;
     let profile = dir.path().join("node");
@@ -298,6 +314,7 @@ async fn real_ptp4l_locks_survives_a_crash_and_goes_holdover_then_freerun_on_gm_
         "exec".into(),
         bed.sl_ns.clone(),
     ];
+    o.command_prefix.extend(daemon::shim::prefix(&bed.shim));
     o.lines = Some(tx);
     o.stop_grace = Duration::from_secs(3);
     let d = Daemon::new(o);
@@ -488,5 +505,14 @@ async fn real_ptp4l_locks_survives_a_crash_and_goes_holdover_then_freerun_on_gm_
     assert_eq!(zombie_children().len(), 0, "zombies");
     assert!(w.has(|l| l.ends_with("]:[ptp4l.0.config] PTP_PROCESS_STATUS:0")));
     drop(bed);
+    // The servo ran (s2, LOCKED) but every clock write went to the shim.
+    match time_daemon() {
+        None => assert_eq!(
+            realtime_freq(),
+            freq_before,
+            "CLOCK_REALTIME's frequency was changed"
+        ),
+        Some(td) => println!("{td} runs: CLOCK_REALTIME's frequency not compared"),
+    }
     println!("end-to-end test took {:.1?}", t0.elapsed());
 }

@@ -1,8 +1,8 @@
 //! The live software PTP testbed: two network namespaces joined by a veth pair, a grandmaster
 //! `ptp4l -2 -S` in one, our daemon running a slave profile in the other
-//! (reference: software-ptp-testbed.md). The slave's `linreg` servo steers CLOCK_REALTIME's
-//! frequency, so the testbed runs only where no time daemon disciplines the clock, and the
-//! frequency is restored on exit.
+//! (reference: software-ptp-testbed.md). The clocks are emulated: every ptp4l runs with the
+//! clock-write shim ([`daemon::shim`], `LD_PRELOAD`), so the slave's `linreg` servo locks (`s2`)
+//! without ever adjusting CLOCK_REALTIME, and the lab runs beside a time daemon.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,14 +31,6 @@ fn ptp4l() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-fn running(name: &str) -> bool {
-    Command::new("pgrep")
-        .args(["-x", name])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Whether the live testbed can run here, or why not.
 pub fn possible() -> Result<(), String> {
     let root = Command::new("id")
@@ -53,20 +45,6 @@ pub fn possible() -> Result<(), String> {
     }
     if Command::new("ip").arg("-V").output().is_err() {
         return Err("iproute2 (ip) is not installed".into());
-    }
-    for daemon in [
-        "chronyd",
-        "ntpd",
-        "systemd-timesyn",
-        "phc2sys",
-        "ptp4l",
-        "timemaster",
-    ] {
-        if running(daemon) {
-            return Err(format!(
-                "{daemon} is running and disciplines CLOCK_REALTIME; the testbed's slave would fight it"
-            ));
-        }
     }
     Ok(())
 }
@@ -95,20 +73,6 @@ fn delete_namespaces() {
     }
 }
 
-fn realtime_freq() -> Option<String> {
-    let out = Command::new("phc_ctl")
-        .args(["CLOCK_REALTIME", "freq"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v = text
-        .split("offset is ")
-        .nth(1)?
-        .trim()
-        .trim_end_matches("ppb");
-    Some(v.to_owned())
-}
-
 /// The running testbed.
 pub struct Live {
     dir: PathBuf,
@@ -117,7 +81,7 @@ pub struct Live {
     stop: watch::Sender<bool>,
     daemon_task: Mutex<Option<JoinHandle<()>>>,
     lines: LineSender,
-    freq_before: Option<String>,
+    shim: PathBuf,
 }
 
 impl Live {
@@ -152,7 +116,7 @@ impl Live {
             delete_namespaces();
             return Err(e.context("building the testbed's namespaces"));
         }
-        let freq_before = realtime_freq();
+        let shim = daemon::shim::install(dir).context("writing the clock-write shim")?;
         std::fs::write(
             dir.join("gm.cfg"),
             format!(
@@ -178,6 +142,7 @@ impl Live {
         let mut opts = DaemonOptions::new(ptp_config::NodeSelector::new("lab-node"), &profile_file);
         opts.render.run_dir = dir.join("run");
         opts.command_prefix = vec!["ip".into(), "netns".into(), "exec".into(), SLAVE_NS.into()];
+        opts.command_prefix.extend(daemon::shim::prefix(&shim));
         opts.lines = Some(tx);
         opts.stop_grace = Duration::from_secs(2);
         let d = Daemon::new(opts);
@@ -198,7 +163,7 @@ impl Live {
             stop,
             daemon_task: Mutex::new(Some(daemon_task)),
             lines: ingest.sender(),
-            freq_before,
+            shim,
         });
         live.start_gm()?;
         Ok(live)
@@ -207,14 +172,15 @@ impl Live {
     /// One line about the testbed.
     pub fn describe(&self) -> String {
         format!(
-            "namespaces {GM_NS} and {SLAVE_NS}, veth {GM_IFACE}/{SLAVE_IFACE}, grandmaster ptp4l -2 -S, slave run by the daemon with the linreg servo; CLOCK_REALTIME frequency restored on exit"
+            "namespaces {GM_NS} and {SLAVE_NS}, veth {GM_IFACE}/{SLAVE_IFACE}, grandmaster ptp4l -2 -S, slave run by the daemon with the linreg servo; clocks emulated: every ptp4l runs with a clock-write shim (LD_PRELOAD), so it locks without adjusting CLOCK_REALTIME"
         )
     }
 
     fn start_gm(&self) -> anyhow::Result<()> {
         let ptp4l = ptp4l().context("ptp4l not found")?;
         let child = tokio::process::Command::new("ip")
-            .args(["netns", "exec", GM_NS])
+            .args(["netns", "exec", GM_NS, "env"])
+            .arg(format!("LD_PRELOAD={}", self.shim.display()))
             .arg(ptp4l)
             .args(["-2", "-S", "-i", GM_IFACE, "-m", "-f"])
             .arg(self.dir.join("gm.cfg"))
@@ -307,7 +273,7 @@ impl Live {
         Ok(())
     }
 
-    /// Stops everything, removes the namespaces and restores the clock's frequency.
+    /// Stops everything and removes the namespaces (no clock to restore: none was adjusted).
     pub async fn stop(&self) {
         self.stop_gm();
         let _ = self.stop.send(true);
@@ -316,11 +282,5 @@ impl Live {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
         delete_namespaces();
-        let freq = self.freq_before.clone().unwrap_or_else(|| "0".into());
-        let _ = Command::new("phc_ctl")
-            .args(["CLOCK_REALTIME", "freq", &freq])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
     }
 }
