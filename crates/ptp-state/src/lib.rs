@@ -86,6 +86,7 @@ mod engine;
 mod metrics;
 pub mod parse;
 mod replay;
+pub mod tbc;
 pub mod tgm;
 
 pub use config::{ClockType, EngineConfig, Nanos, ProfileInfo, Thresholds, default_alias, nanos};
