@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 
 use ptp_state::parse::{Control, ParsedLine, PortRole, split_header};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 
 use crate::lines::{CMD_LIVE_START, CMD_RESTART};
 
@@ -122,6 +122,9 @@ pub struct Hub {
     inner: Mutex<Inner>,
     notify: Notify,
     sane_offsets: watch::Sender<BTreeSet<String>>,
+    /// Every published line, for in-daemon readers (the T-BC machine); a lagging reader loses
+    /// the oldest lines, never blocks a publisher.
+    tap: broadcast::Sender<String>,
 }
 
 impl Hub {
@@ -139,7 +142,14 @@ impl Hub {
             }),
             notify: Notify::new(),
             sane_offsets: watch::channel(BTreeSet::new()).0,
+            tap: broadcast::channel(4096).0,
         }
+    }
+
+    /// Every line published from now on (a receiver that lags more than 4096 lines is told how
+    /// many it missed).
+    pub fn tap(&self) -> broadcast::Receiver<String> {
+        self.tap.subscribe()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -148,6 +158,9 @@ impl Hub {
 
     /// Publishes one line (no trailing newline) to every outlet, in order.
     pub fn publish(&self, line: String) {
+        if self.tap.receiver_count() > 0 {
+            let _ = self.tap.send(line.clone());
+        }
         if let ParsedLine::Ptp4lOffset { config, offset, .. }
         | ParsedLine::Ts2phcOffset { config, offset, .. } = ptp_state::parse_line(&line)
             && offset.unsigned_abs() < 1_000_000_000

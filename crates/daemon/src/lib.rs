@@ -21,6 +21,9 @@
 //!
 //! * Clock class ([`class`]): each OC/BC ptp4l's PARENT_DATA_SET is read over its management
 //!   socket every 250 ms and a change is written as Go's `CLOCK_CLASS_CHANGE` line.
+//! * T-BC ([`tbc`]): a TR profile (`clockType: T-BC`) and its TT profile
+//!   (`controllingProfile`) run as a boundary clock: the T-BC machine decides, TT starts once the
+//!   source qualifies and announces what the state says.
 //!
 //! Not here: PHC/NIC discovery, plugins (e810 …), gpsd/ubxtool/dpll for T-GM, synce4l and
 //! chronyd. The `:8081` endpoints (`/ready`, `/emit-logs`,
@@ -35,6 +38,7 @@ pub mod lines;
 pub mod shim;
 pub mod socket;
 pub mod supervisor;
+pub mod tbc;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -390,6 +394,22 @@ impl Daemon {
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut statuses = Vec::new();
+        // A T-BC's TT ptp4l starts once its machine first reaches Locked.
+        let pairs = tbc::TbcPair::find(&plan).unwrap_or_default();
+        let mut gates = Vec::new();
+        for pair in &pairs {
+            let (tx, rx) = watch::channel(false);
+            gates.push((pair.tt_profile.clone(), rx));
+            tracing::info!(tr = %pair.tr_profile, tt = %pair.tt_profile, "T-BC: TR first, TT once the source qualifies");
+            tasks.push(tokio::spawn(tbc::run(
+                pair.clone(),
+                self.hub.clone(),
+                self.hub.tap(),
+                self.opts.render.run_dir.clone(),
+                tx,
+                stop_rx.clone(),
+            )));
+        }
         for p in plan.processes() {
             for w in &p.warnings {
                 tracing::warn!(config = %p.config_file, "{w}");
@@ -410,8 +430,15 @@ impl Daemon {
                 // A master prints no offsets to wait for: start phc2sys at once.
                 p.start_after_offset_from.clear();
             }
-            let status =
-                supervisor::new_status(&p, &settings, !p.start_after_offset_from.is_empty());
+            let gate = (p.kind == ptp_config::ProcessKind::Ptp4l)
+                .then(|| gates.iter().find(|(tt, _)| *tt == p.profile))
+                .flatten()
+                .map(|(_, rx)| rx.clone());
+            let status = supervisor::new_status(
+                &p,
+                &settings,
+                !p.start_after_offset_from.is_empty() || gate.is_some(),
+            );
             statuses.push(status.clone());
             tasks.push(tokio::spawn(supervisor::supervise(
                 p,
@@ -419,10 +446,16 @@ impl Daemon {
                 self.hub.clone(),
                 settings.clone(),
                 stop_rx.clone(),
+                gate,
             )));
         }
         if let Some(cs) = self.opts.clock_class {
-            for w in plan.profiles.iter().filter_map(ClassWatch::for_profile) {
+            for w in plan
+                .profiles
+                .iter()
+                .filter(|p| !tbc::is_tbc_part(p))
+                .filter_map(ClassWatch::for_profile)
+            {
                 tracing::info!(config = %w.config_file, socket = %w.socket.display(), "reading the clock class from ptp4l");
                 tasks.push(tokio::spawn(class::watch(
                     w,
@@ -466,6 +499,7 @@ pub fn read_plan(
         .map_err(|e| e.with_origin_public(&origin).to_string())?;
     let plan = ptp_config::plan(&profiles, &opts.render)
         .map_err(|e| e.with_origin_public(&origin).to_string())?;
+    tbc::TbcPair::find(&plan).map_err(|e| format!("{origin}: {e}"))?;
     Ok((form, plan))
 }
 

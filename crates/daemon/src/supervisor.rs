@@ -140,13 +140,16 @@ async fn stop_child(
     }
 }
 
-/// Supervises `plan` until `stop` turns true; then stops the process and returns.
+/// Supervises `plan` until `stop` turns true; then stops the process and returns. With a
+/// `gate`, the first start waits until it turns true (a T-BC's TT ptp4l waits for its source to
+/// qualify); restarts after a crash do not wait again.
 pub async fn supervise(
     plan: ProcessPlan,
     status: SharedStatus,
     hub: Arc<Hub>,
     settings: RunSettings,
     mut stop: watch::Receiver<bool>,
+    gate: Option<watch::Receiver<bool>>,
 ) {
     let name = plan.kind.name();
     let argv = status
@@ -169,6 +172,14 @@ pub async fn supervise(
             if *stop.borrow() {
                 return;
             }
+        }
+        update(&status, |s| s.waiting_for_offset = false);
+    }
+    if let Some(mut gate) = gate {
+        tracing::info!(process = name, profile = %plan.profile, "delaying start until the T-BC source qualifies (Locked)");
+        tokio::select! {
+            r = gate.wait_for(|open| *open) => if r.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
         }
         update(&status, |s| s.waiting_for_offset = false);
     }

@@ -11,85 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{pids_with_cmdline, zombie_children};
+use common::{
+    ip, pids_with_cmdline, pmc, prerequisites, realtime_freq, time_daemon, zombie_children,
+};
 use daemon::{CMD_RESTART, Daemon, DaemonOptions};
 use ptp_config::{NodeSelector, ProcessKind};
 use ptp_state::{Engine, EngineConfig};
 use tokio::sync::{mpsc, oneshot};
-
-fn prerequisites() -> Result<(), String> {
-    if !rustix::process::geteuid().is_root() {
-        return Err("not root (network namespaces need root)".into());
-    }
-    for bin in ["/usr/sbin/ptp4l", "/usr/sbin/phc_ctl"] {
-        if !Path::new(bin).exists() {
-            return Err(format!("{bin} is missing (apt-get install linuxptp)"));
-        }
-    }
-    if Command::new("ip").arg("-V").output().is_err() {
-        return Err("`ip` is missing (apt-get install iproute2)".into());
-    }
-    Ok(())
-}
-
-/// CLOCK_REALTIME's frequency offset as `phc_ctl` reads it.
-fn realtime_freq() -> String {
-    let out = Command::new("phc_ctl")
-        .args(["CLOCK_REALTIME", "freq"])
-        .output()
-        .expect("phc_ctl");
-    // phc_ctl prints to stdout or stderr depending on its version.
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.split_once("offset is")
-        .map(|(_, f)| f.trim().to_owned())
-        .unwrap_or_else(|| panic!("phc_ctl CLOCK_REALTIME freq: {text}"))
-}
-
-/// A process that disciplines CLOCK_REALTIME (its frequency may change under the test).
-fn time_daemon() -> Option<String> {
-    let rd = std::fs::read_dir("/proc").ok()?;
-    for e in rd.flatten() {
-        if let Ok(comm) = std::fs::read_to_string(e.path().join("comm")) {
-            let c = comm.trim();
-            if [
-                "chronyd",
-                "ntpd",
-                "systemd-timesyn",
-                "ptp4l",
-                "phc2sys",
-                "timemaster",
-            ]
-            .contains(&c)
-            {
-                return Some(c.to_owned());
-            }
-        }
-    }
-    None
-}
-
-fn pmc(sock: &Path, cmd: &str) -> Vec<(String, String)> {
-    let out = Command::new("/usr/sbin/pmc")
-        .args(["-u", "-b", "0", "-s"])
-        .arg(sock)
-        .arg(cmd)
-        .output()
-        .expect("run pmc");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            match (w.next(), w.next(), w.next()) {
-                (Some(k), Some(v), None) => Some((k.to_owned(), v.to_owned())),
-                _ => None,
-            }
-        })
-        .collect()
-}
 
 /// `pmc SET GRANDMASTER_SETTINGS_NP` on the grandmaster: its own settings with `class` (its
 /// time flags unchanged: a slave on CLOCK_REALTIME would otherwise correct by the UTC offset).
@@ -111,15 +39,6 @@ fn pmc_set_class(sock: &Path, class: u8) {
     assert!(
         after.contains(&("clockClass".to_owned(), class.to_string())),
         "{cmd}: {after:?}"
-    );
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

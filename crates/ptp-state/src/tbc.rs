@@ -380,6 +380,16 @@ impl TbcMachine {
     /// A TR port's role changed (`slave`: it is SLAVE now).
     pub fn port(&mut self, port: u16, slave: bool, now: Nanos) -> Option<Transition> {
         self.slave_ports.insert(port, slave);
+        self.after_port_change(now)
+    }
+
+    /// The TR ptp4l is gone (exited): none of its ports is SLAVE any more.
+    pub fn all_ports_lost(&mut self, now: Nanos) -> Option<Transition> {
+        self.slave_ports.values_mut().for_each(|s| *s = false);
+        self.after_port_change(now)
+    }
+
+    fn after_port_change(&mut self, now: Nanos) -> Option<Transition> {
         if self.source_available() {
             return None;
         }
@@ -666,6 +676,20 @@ mod tests {
             got = got.or(m.offset(5000.0, 1000.0, true, t));
         }
         assert_eq!(got.unwrap().id, "T4");
+    }
+
+    #[test]
+    fn a_tr_exit_loses_every_port() {
+        let mut m = TbcMachine::new(params());
+        let mut t = 0;
+        lock(&mut m, &mut t);
+        m.port(2, true, t);
+        for _ in 0..4 {
+            t += S / 16;
+            m.offset(10.0, 1000.0, true, t);
+        }
+        assert_eq!(m.all_ports_lost(t).unwrap().id, "T3");
+        assert!(!m.source_available());
     }
 
     #[test]

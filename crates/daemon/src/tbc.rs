@@ -1,0 +1,454 @@
+//! Runs a telecom boundary clock (T-BC): the time-receiver (TR) ptp4l faces the grandmaster,
+//! the time-transmitter (TT) ptp4l serves downstream and never sees upstream; the daemon
+//! carries what TT announces. Two profiles as the Go daemon writes them: the TR profile with
+//! `ptpSettings.clockType: T-BC`, the TT profile (its ports `masterOnly 1`) with
+//! `ptpSettings.controllingProfile: <TR profile name>`.
+//!
+//! The decisions are [`ptp_state::tbc::TbcMachine`]'s (sans-IO); this module only executes them:
+//! * it reads the TR ptp4l's port-state and offset lines from the hub, and ticks the machine;
+//! * TT starts only once the machine first reaches Locked (the source qualifies; the spec's
+//!   process order); a TT that crashes later restarts at once;
+//! * on each transition, and while Locked when the grandmaster's class changes, it writes the
+//!   Go daemon's `CLOCK_CLASS_CHANGE` line (TR config) and a `T-BC[..] T-BC-STATUS` line (also
+//!   every second), and makes TT announce the state's content with `SET GRANDMASTER_SETTINGS_NP`:
+//!   Locked copies the TR's PARENT_DATA_SET quality and TIME_PROPERTIES_DATA_SET; the local
+//!   states announce 248 / 135 / 165 with the spec's fields (clock-requirements §2.5);
+//! * the announce is checked on TT every second and set again when it differs (a restarted TT
+//!   starts from its config), so TT carries the state's content within a second of it.
+//!
+//! Not done with linuxptp 3.1.1: `EXTERNAL_GRANDMASTER_PROPERTIES_NP` (grandmasterIdentity and
+//! stepsRemoved forwarding) does not exist there; it is tried once per Locked and a NO_SUCH_ID
+//! answer is logged once, so downstream sees TT as its grandmaster, `stepsRemoved` 1.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ptp_config::{GLOBAL, LinuxptpConf, Plan, ProcessKind, ProfilePlan};
+use ptp_mgmt::codec::{Dataset, ExternalGrandmasterProperties};
+use ptp_mgmt::{Client, ClientConfig, ClockQuality, GrandmasterSettings, MgmtError, TimeFlags};
+use ptp_state::parse::{ParsedLine, PortRole};
+use ptp_state::tbc::{TbcMachine, TbcParams, TbcState, Transition, tbc_status_line};
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+use crate::class::clock_class_line;
+use crate::hub::Hub;
+use crate::lines::unix_now;
+
+/// One T-BC: its two ptp4l instances and its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TbcPair {
+    /// The TR profile's name.
+    pub tr_profile: String,
+    /// `ptp4l.N.config` of TR (the lines the machine reads and the lines it writes name it).
+    pub tr_config: String,
+    /// TR's management socket.
+    pub tr_socket: PathBuf,
+    /// The interface the status line names (`leadingInterface`, else TR's first).
+    pub tr_iface: String,
+    /// The TT profile's name.
+    pub tt_profile: String,
+    /// TT's management socket.
+    pub tt_socket: PathBuf,
+    /// The machine's parameters (TR's `ptpSettings`).
+    pub params: TbcParams,
+}
+
+fn socket_of(p: &ProfilePlan) -> Option<PathBuf> {
+    let ptp4l = p.processes.iter().find(|q| q.kind == ProcessKind::Ptp4l)?;
+    let conf = LinuxptpConf::parse(&ptp4l.config_text).ok()?;
+    conf.get(GLOBAL, "uds_address").map(PathBuf::from)
+}
+
+/// Whether a profile is a T-BC's TT (controlled) or TR: no plain clock-class watcher for those.
+pub fn is_tbc_part(p: &ProfilePlan) -> bool {
+    let s = &p.profile.ptp_settings;
+    s.contains_key("controllingProfile") || s.get("clockType").is_some_and(|t| t == "T-BC")
+}
+
+impl TbcPair {
+    /// Every T-BC of `plan` (a TT profile naming its TR with `controllingProfile`). Errors: a
+    /// TR that does not exist or has no ptp4l, bad parameters (each named).
+    pub fn find(plan: &Plan) -> Result<Vec<TbcPair>, String> {
+        let mut out = Vec::new();
+        for tt in &plan.profiles {
+            let Some(tr_name) = tt.profile.ptp_settings.get("controllingProfile") else {
+                continue;
+            };
+            let tt_name = tt.profile.name();
+            let tr = plan
+                .profiles
+                .iter()
+                .find(|p| p.profile.name() == tr_name.as_str())
+                .ok_or_else(|| {
+                    format!("profile {tt_name:?}: ptpSettings.controllingProfile names {tr_name:?}, which is not a profile of this node")
+                })?;
+            let tr_ptp4l = tr
+                .processes
+                .iter()
+                .find(|q| q.kind == ProcessKind::Ptp4l)
+                .ok_or_else(|| format!("profile {tr_name:?} (a T-BC's TR) runs no ptp4l"))?;
+            let params = TbcParams::from_settings(&tr.profile.ptp_settings)
+                .map_err(|e| format!("profile {tr_name:?}: {e}"))?;
+            let tr_iface = tr
+                .profile
+                .ptp_settings
+                .get("leadingInterface")
+                .cloned()
+                .or_else(|| tr.interfaces.first().cloned())
+                .unwrap_or_default();
+            out.push(TbcPair {
+                tr_profile: tr_name.clone(),
+                tr_config: tr_ptp4l.config_file.clone(),
+                tr_socket: socket_of(tr)
+                    .ok_or_else(|| format!("profile {tr_name:?}: no uds_address"))?,
+                tr_iface,
+                tt_profile: tt_name.to_owned(),
+                tt_socket: socket_of(tt)
+                    .ok_or_else(|| format!("profile {tt_name:?} (a T-BC's TT) runs no ptp4l"))?,
+                params,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The upstream data sets read from TR when Locked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Upstream {
+    quality: ClockQuality,
+    utc_offset: i16,
+    flags: TimeFlags,
+    time_source: u8,
+}
+
+impl Upstream {
+    fn settings(&self) -> GrandmasterSettings {
+        GrandmasterSettings {
+            clock_quality: self.quality,
+            current_utc_offset: self.utc_offset,
+            flags: self.flags,
+            time_source: self.time_source,
+        }
+    }
+}
+
+/// The default UTC offset when nothing upstream was ever seen (TAI − UTC since 2017).
+const DEFAULT_UTC_OFFSET: i16 = 37;
+
+struct Runner {
+    pair: TbcPair,
+    hub: Arc<Hub>,
+    local_dir: PathBuf,
+    fsm: TbcMachine,
+    t0: Instant,
+    upstream: Option<Upstream>,
+    desired: GrandmasterSettings,
+    applied: Option<GrandmasterSettings>,
+    announced_class: Option<u8>,
+    gate: watch::Sender<bool>,
+    tr: Option<Client>,
+    tt: Option<Client>,
+    egp_unsupported_logged: bool,
+}
+
+impl Runner {
+    fn now(&self) -> u64 {
+        ptp_state::nanos(self.t0.elapsed())
+    }
+
+    fn client(&self, tr: bool) -> Option<Client> {
+        let socket = if tr {
+            &self.pair.tr_socket
+        } else {
+            &self.pair.tt_socket
+        };
+        Client::new(socket, &self.local_dir, ClientConfig::default())
+            .map_err(|e| tracing::warn!(error = %e, "T-BC management client"))
+            .ok()
+    }
+
+    fn status_line(&self) {
+        let now = self.now();
+        self.hub.publish(tbc_status_line(
+            unix_now(),
+            &self.pair.tr_config,
+            &self.pair.tr_iface,
+            self.fsm.status_offset(now),
+            self.fsm.state(),
+        ));
+    }
+
+    fn class_line(&mut self, class: u8) {
+        if self.announced_class != Some(class) {
+            self.announced_class = Some(class);
+            self.hub
+                .publish(clock_class_line(&self.pair.tr_config, class, unix_now()));
+        }
+    }
+
+    /// The local states' announce, with the upstream's UTC offset when one was seen.
+    fn local_settings(&self) -> Option<GrandmasterSettings> {
+        let a = self.fsm.local_announce(self.now())?;
+        let (utc_offset, leap) = match &self.upstream {
+            Some(u) => (u.utc_offset, (u.flags.leap61, u.flags.leap59)),
+            None => (DEFAULT_UTC_OFFSET, (false, false)),
+        };
+        let held = matches!(
+            self.fsm.state(),
+            TbcState::HoldoverInSpec | TbcState::HoldoverOutOfSpec
+        );
+        Some(GrandmasterSettings {
+            clock_quality: ClockQuality {
+                class: a.class,
+                accuracy: a.accuracy,
+                offset_scaled_log_variance: a.variance,
+            },
+            current_utc_offset: utc_offset,
+            flags: TimeFlags {
+                leap61: held && leap.0,
+                leap59: held && leap.1,
+                current_utc_offset_valid: a.utc_offset_valid
+                    && self
+                        .upstream
+                        .is_some_and(|u| u.flags.current_utc_offset_valid),
+                ptp_timescale: a.ptp_timescale,
+                time_traceable: a.time_traceable,
+                frequency_traceable: a.frequency_traceable,
+            },
+            time_source: a.time_source,
+        })
+    }
+
+    /// Reads TR's PARENT and TIME_PROPERTIES data sets.
+    async fn read_upstream(&mut self) -> Result<Upstream, MgmtError> {
+        if self.tr.is_none() {
+            self.tr = self.client(true);
+        }
+        let Some(tr) = self.tr.as_mut() else {
+            return Err(MgmtError::NoSocket(self.pair.tr_socket.clone()));
+        };
+        let parent = tr.parent_data_set().await?;
+        let time = tr.time_properties().await?;
+        Ok(Upstream {
+            quality: parent.grandmaster_clock_quality,
+            utc_offset: time.current_utc_offset,
+            flags: time.flags,
+            time_source: time.time_source,
+        })
+    }
+
+    async fn on_transition(&mut self, t: Transition) {
+        tracing::info!(
+            tbc = %self.pair.tr_profile,
+            transition = t.id,
+            from = t.from.name(),
+            to = t.to.name(),
+            "T-BC state"
+        );
+        if t.to == TbcState::Locked {
+            // Fresh upstream data at every entry to Locked (no stale data survives holdover).
+            match self.read_upstream().await {
+                Ok(u) => {
+                    self.upstream = Some(u);
+                    self.desired = u.settings();
+                    self.class_line(u.quality.class);
+                }
+                Err(e) => tracing::warn!(error = %e, "T-BC Locked: cannot read the TR's data sets"),
+            }
+            self.forward_identity().await;
+            if !*self.gate.borrow() {
+                tracing::info!(tt = %self.pair.tt_profile, "T-BC source qualified: starting TT");
+                let _ = self.gate.send(true);
+            }
+        } else if let Some(s) = self.local_settings() {
+            self.desired = s;
+            self.class_line(s.clock_quality.class);
+        }
+        self.status_line();
+        self.apply().await;
+    }
+
+    /// The grandmaster identity and stepsRemoved to TT (linuxptp after 4.4 only).
+    async fn forward_identity(&mut self) {
+        if self.egp_unsupported_logged {
+            return;
+        }
+        let (Some(tr), Some(tt)) = (self.tr.as_mut(), self.tt.as_mut()) else {
+            return;
+        };
+        let (Ok(parent), Ok(cur)) = (tr.parent_data_set().await, tr.current_data_set().await)
+        else {
+            return;
+        };
+        let r = tt
+            .set(Dataset::ExternalGrandmasterProperties(
+                ExternalGrandmasterProperties {
+                    grandmaster_identity: parent.grandmaster_identity,
+                    steps_removed: cur.steps_removed,
+                },
+            ))
+            .await;
+        if let Err(MgmtError::Status { .. }) = r {
+            self.egp_unsupported_logged = true;
+            tracing::warn!(
+                "this linuxptp has no EXTERNAL_GRANDMASTER_PROPERTIES_NP: TT announces itself as grandmaster (stepsRemoved not forwarded)"
+            );
+        }
+    }
+
+    /// Sets TT's announce when it differs from what was applied.
+    async fn apply(&mut self) {
+        if !*self.gate.borrow() || self.applied == Some(self.desired) {
+            return;
+        }
+        if self.tt.is_none() {
+            self.tt = self.client(false);
+        }
+        let Some(tt) = self.tt.as_mut() else { return };
+        match tt.set_grandmaster_settings(self.desired).await {
+            Ok(echo) => {
+                tracing::info!(class = echo.clock_quality.class, "T-BC: TT announce set");
+                self.applied = Some(echo);
+            }
+            Err(e) if e.is_absent() => {} // TT not started yet, or restarting
+            Err(e) => tracing::warn!(error = %e, "T-BC: cannot set TT's announce"),
+        }
+    }
+
+    /// TT's announce as it is now: a restarted TT starts from its config.
+    async fn verify(&mut self) {
+        let Some(tt) = self.tt.as_mut() else { return };
+        match tt.grandmaster_settings().await {
+            Ok(now) if Some(now) != self.applied => {
+                tracing::info!(
+                    "T-BC: TT's announce differs from the state's (TT restarted?): setting it again"
+                );
+                self.applied = None;
+            }
+            Err(e) if e.is_absent() => self.applied = None,
+            _ => {}
+        }
+    }
+
+    async fn on_line(&mut self, line: &str) -> Option<Transition> {
+        let now = self.now();
+        match ptp_state::parse_line(line) {
+            ParsedLine::PortEvent {
+                config,
+                port,
+                change: Some(c),
+                ..
+            } if config == self.pair.tr_config => {
+                self.fsm.port(port, c.role == PortRole::Slave, now)
+            }
+            ParsedLine::Ptp4lOffset {
+                config,
+                servo,
+                offset,
+                freq,
+                ..
+            } if config == self.pair.tr_config => {
+                self.fsm
+                    .offset(offset as f64, freq as f64, servo.locked(), now)
+            }
+            ParsedLine::ProcessStatus {
+                process: "ptp4l",
+                config,
+                up: false,
+            } if config == self.pair.tr_config => {
+                // TR is gone: its ports are no longer SLAVE (holdover for the outage).
+                self.tr = None;
+                self.fsm.all_ports_lost(now)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Runs one T-BC until `stop`; `gate` opens TT's first start. `lines` is the hub's tap, taken
+/// before any process starts (so no TR line is missed).
+pub async fn run(
+    pair: TbcPair,
+    hub: Arc<Hub>,
+    mut lines: broadcast::Receiver<String>,
+    local_dir: PathBuf,
+    gate: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    if *stop.borrow() {
+        return;
+    }
+    let fsm = TbcMachine::new(pair.params.clone());
+    let mut r = Runner {
+        pair,
+        hub,
+        local_dir,
+        fsm,
+        t0: Instant::now(),
+        upstream: None,
+        desired: GrandmasterSettings::default(),
+        applied: None,
+        announced_class: None,
+        gate,
+        tr: None,
+        tt: None,
+        egp_unsupported_logged: false,
+    };
+    // T1: Init ends in Free-Run (E1 FREERUN, E2 248).
+    if let Some(s) = r.local_settings() {
+        r.desired = s;
+        r.class_line(s.clock_quality.class);
+    }
+    r.status_line();
+    let mut poll = tokio::time::interval(Duration::from_millis(250));
+    let mut status = tokio::time::interval(Duration::from_secs(1));
+    let mut polls = 0u64;
+    loop {
+        let transition = tokio::select! {
+            _ = stop.changed() => return, // only ever set to true
+            l = lines.recv() => match l {
+                Ok(line) => r.on_line(&line).await,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "T-BC: lines missed (the machine lagged)");
+                    None
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = poll.tick() => {
+                polls += 1;
+                let now = r.now();
+                let t = r.fsm.tick(now);
+                if t.is_none() {
+                    if r.fsm.state() == TbcState::Locked {
+                        // Follow the grandmaster's class while Locked (248 is not propagated: it
+                        // waits for loss or free-run, as the Go daemon).
+                        if let Ok(u) = r.read_upstream().await
+                            && u.quality.class != 248
+                            && Some(u) != r.upstream
+                        {
+                            r.upstream = Some(u);
+                            r.desired = u.settings();
+                            r.class_line(u.quality.class);
+                        }
+                    } else if let Some(s) = r.local_settings() {
+                        r.desired = s; // the holdover accuracy follows the estimate
+                    }
+                    if polls.is_multiple_of(4) {
+                        r.verify().await;
+                    }
+                    r.apply().await;
+                }
+                t
+            },
+            _ = status.tick() => {
+                r.status_line();
+                None
+            },
+        };
+        if let Some(t) = transition {
+            r.on_transition(t).await;
+        }
+    }
+}
