@@ -521,6 +521,48 @@ async fn tbc_forwards_the_gm_class_walks_holdover_and_free_run_and_the_tsc_sees_
         );
     }
 
+    // TT crashes: the daemon restarts it, it starts from its config (class 248), and the
+    // T-BC sets the Locked announce again (checked every second).
+    let tt = h
+        .processes()
+        .into_iter()
+        .find(|p| p.config_file == "ptp4l.0.config" && p.up)
+        .expect("TT running");
+    let mark = s.lines.len();
+    Command::new("kill")
+        .args(["-9", &tt.pid.expect("pid").to_string()])
+        .status()
+        .expect("kill");
+    let back = s
+        .until("TT restarted", Duration::from_secs(5), |s| {
+            s.lines[mark..].iter().filter(|(_, l)| tt_up(l)).count() >= 1
+        })
+        .await;
+    let mut tt_client = Client::new(
+        &tmp.path().join("run/ptp4l.0.socket"),
+        tmp.path(),
+        ClientConfig::default(),
+    )
+    .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        s.pump(None);
+        if let Ok(g) = tt_client.grandmaster_settings().await
+            && g.clock_quality.class == 6
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted TT never announced class 6 again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "restarted TT announces class 6 again {:.2?} after it started",
+        s.t0.elapsed().saturating_sub(back)
+    );
+
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), task)
         .await
