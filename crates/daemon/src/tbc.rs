@@ -209,10 +209,9 @@ impl Runner {
             flags: TimeFlags {
                 leap61: held && leap.0,
                 leap59: held && leap.1,
-                current_utc_offset_valid: a.utc_offset_valid
-                    && self
-                        .upstream
-                        .is_some_and(|u| u.flags.current_utc_offset_valid),
+                // The spec's table (§8): FALSE in Free-Run, TRUE in holdover (the offset is the
+                // last one received). Go copies the upstream's flag instead.
+                current_utc_offset_valid: a.utc_offset_valid,
                 ptp_timescale: a.ptp_timescale,
                 time_traceable: a.time_traceable,
                 frequency_traceable: a.frequency_traceable,

@@ -444,6 +444,28 @@ async fn tbc_forwards_the_gm_class_walks_holdover_and_free_run_and_the_tsc_sees_
                     tp.flags.time_traceable, traceable,
                     "timeTraceable at class {c}"
                 );
+                // The spec's announce content of each local state (FUNC-TBC018-R1/R3/R4/R5).
+                assert_eq!(tp.time_source, 0xA0, "timeSource at class {c}");
+                assert!(tp.flags.ptp_timescale, "ptpTimescale at class {c}");
+                assert_eq!(
+                    tp.flags.current_utc_offset_valid,
+                    c != 248,
+                    "currentUtcOffsetValid at class {c}"
+                );
+                assert_eq!(
+                    p.grandmaster_clock_quality.offset_scaled_log_variance,
+                    0xFFFF
+                );
+                if c != 135 {
+                    assert_eq!(
+                        p.grandmaster_clock_quality.accuracy, 0xFE,
+                        "accuracy at class {c}"
+                    );
+                }
+                assert_eq!(
+                    p.grandmaster_identity, tt_identity,
+                    "TT is the grandmaster at class {c}"
+                );
                 tsc_saw.push((c, s.t0.elapsed()));
                 break;
             }
@@ -521,6 +543,36 @@ async fn tbc_forwards_the_gm_class_walks_holdover_and_free_run_and_the_tsc_sees_
         );
     }
 
+    // Locked follows the grandmaster: it announces class 7 with accuracy 0x21; TT forwards both
+    // (FUNC-TBC001-R2).
+    let mut gm = Client::new(
+        &tmp.path().join("gm.sock"),
+        tmp.path(),
+        ClientConfig::default(),
+    )
+    .expect("client");
+    let mut g = gm.grandmaster_settings().await.expect("gm settings");
+    g.clock_quality.class = 7;
+    g.clock_quality.accuracy = 0x21;
+    gm.set_grandmaster_settings(g).await.expect("SET class 7");
+    let mark = s.lines.len();
+    s.until("class 7 forwarded", Duration::from_secs(3), |s| {
+        s.has_after(mark, class(7))
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        s.pump(None);
+        if let Some(p) = tsc_parent(&mut tsc).await
+            && p.grandmaster_clock_quality.class == 7
+        {
+            assert_eq!(p.grandmaster_clock_quality.accuracy, 0x21);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the T-TSC never saw class 7");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // TT crashes: the daemon restarts it, it starts from its config (class 248), and the
     // T-BC sets the Locked announce again (checked every second).
     let tt = h
@@ -548,18 +600,18 @@ async fn tbc_forwards_the_gm_class_walks_holdover_and_free_run_and_the_tsc_sees_
     loop {
         s.pump(None);
         if let Ok(g) = tt_client.grandmaster_settings().await
-            && g.clock_quality.class == 6
+            && g.clock_quality.class == 7
         {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the restarted TT never announced class 6 again"
+            "the restarted TT never announced class 7 again"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     println!(
-        "restarted TT announces class 6 again {:.2?} after it started",
+        "restarted TT announces class 7 again {:.2?} after it started",
         s.t0.elapsed().saturating_sub(back)
     );
 

@@ -679,6 +679,42 @@ mod tests {
     }
 
     #[test]
+    fn holdover_accuracy_follows_the_estimate() {
+        // FUNC-TBC018-R6: the estimate mapped to the IEEE 1588 enumeration.
+        assert_eq!(accuracy_for(20.0), 0x20);
+        assert_eq!(accuracy_for(80.0), 0x21);
+        assert_eq!(accuracy_for(200.0), 0x22);
+        assert_eq!(accuracy_for(300.0), 0x23);
+        assert_eq!(accuracy_for(1001.0), 0xFE);
+        let mut m = TbcMachine::new(params());
+        let mut t = 0;
+        lock(&mut m, &mut t);
+        for _ in 0..4 {
+            t += S / 16;
+            m.offset(10.0, 1000.0, true, t);
+        }
+        m.port(1, false, t).expect("T3");
+        // T₀ 10 ns, 10 ns/s: 80 ns after 7 s, 180 ns after 17 s.
+        assert_eq!(m.local_announce(t + 7 * S).unwrap().accuracy, 0x21);
+        assert_eq!(m.local_announce(t + 17 * S).unwrap().accuracy, 0x22);
+        // The default model: 1500 ns over 14400 s (≈104 ps/s): T₀ + 1500 ns at the timeout.
+        let mut m = TbcMachine::new(TbcParams {
+            in_sync_window: 4,
+            holdover_capable: HoldoverCapable::Always,
+            ..TbcParams::default()
+        });
+        let mut t = 0;
+        m.port(1, true, t);
+        while m.state() != TbcState::Locked {
+            t += S / 16;
+            m.offset(10.0, 0.0, true, t);
+        }
+        m.port(1, false, t).expect("T3");
+        let e = m.estimate_ns(t + 14_400 * S).unwrap();
+        assert!((e - 1510.0).abs() < 0.01, "{e}");
+    }
+
+    #[test]
     fn a_tr_exit_loses_every_port() {
         let mut m = TbcMachine::new(params());
         let mut t = 0;
