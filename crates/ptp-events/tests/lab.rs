@@ -198,7 +198,9 @@ fn nothing_left_behind(api: u16, metrics: u16, control: &std::path::Path) {
     let links = Command::new("ip").args(["link", "show"]).output().unwrap();
     let links = String::from_utf8_lossy(&links.stdout);
     assert!(
-        !links.contains("vlabgm") && !links.contains("vlabsl"),
+        !["vlabgm", "vlabsl", "vlabtr", "vlabtt", "vlabtsc"]
+            .iter()
+            .any(|l| links.contains(l)),
         "veth left: {links}"
     );
     let ptp4l = Command::new("pgrep")
@@ -276,6 +278,49 @@ async fn gm_loss_and_restore(mode: &str, extra: &[&str], lock_limit: Duration) {
     nothing_left_behind(api, metrics, &control);
 }
 
+/// `lab --topology tbc`: GM → T-BC → T-TSC; gm-loss walks the T-BC through 135, 165 and 248
+/// on the shortened holdover model (E1 HOLDOVER then FREERUN, nothing on 135 → 165), gm-restore
+/// locks it again with the grandmaster's class, gm-class 7 is forwarded.
+async fn tbc_walk() {
+    let lab = Lab::start("live", &["--topology", "tbc"]);
+    let (endpoint, seen) = consumer().await;
+    subscribe(lab.api, &endpoint, "lock-state").await;
+    subscribe(lab.api, &endpoint, "clock-class").await;
+    let locked = wait_for(&seen, "LOCKED", 0, Duration::from_secs(60)).await;
+    let answer = lab.inject("gm-loss");
+    assert!(answer.contains("T-BC"), "{answer}");
+    let c135 = wait_for(&seen, "135", locked, Duration::from_secs(10)).await;
+    let c165 = wait_for(&seen, "165", c135, Duration::from_secs(10)).await;
+    let c248 = wait_for(&seen, "248", c165, Duration::from_secs(10)).await;
+    let answer = lab.inject("gm-restore");
+    assert!(answer.starts_with("ok"), "{answer}");
+    let relocked = wait_for(&seen, "LOCKED", c248, Duration::from_secs(60)).await;
+    wait_for(&seen, "6", c248, Duration::from_secs(5)).await;
+    let answer = lab.inject("gm-class 7");
+    assert!(answer.starts_with("ok"), "{answer}");
+    wait_for(&seen, "7", relocked, Duration::from_secs(5)).await;
+    let events: Vec<(String, String)> = seen.lock().unwrap()[locked..].to_vec();
+    let lock: Vec<&str> = events
+        .iter()
+        .filter(|(src, _)| src == "lock-state")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let class: Vec<&str> = events
+        .iter()
+        .filter(|(src, _)| src == "clock-class")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        lock,
+        ["LOCKED", "HOLDOVER", "FREERUN", "LOCKED"],
+        "{events:?}"
+    );
+    assert_eq!(class, ["135", "165", "248", "6", "7"], "{events:?}");
+    let (status, api, metrics, control) = lab.interrupt();
+    assert!(status.success(), "lab exit: {status}");
+    nothing_left_behind(api, metrics, &control);
+}
+
 /// One test, replay then live, so that the "nothing left behind" checks of one lab never see
 /// the other.
 #[tokio::test]
@@ -295,4 +340,5 @@ async fn lab_goes_through_holdover_and_freerun_and_leaves_nothing_behind() {
         return;
     }
     gm_loss_and_restore("live", &[], Duration::from_secs(60)).await;
+    tbc_walk().await;
 }

@@ -23,6 +23,24 @@ pub const SLAVE_IFACE: &str = "vlabsl";
 const GM_IFACE: &str = "vlabgm";
 const GM_NS: &str = "ptpevents-lab-gm";
 const SLAVE_NS: &str = "ptpevents-lab-sl";
+/// `--topology tbc`: the T-BC's namespace, its TR (upstream) and TT (downstream) interfaces,
+/// and the T-TSC observer's namespace and interface.
+const BC_NS: &str = "ptpevents-lab-bc";
+/// The T-BC's TR interface.
+pub const TR_IFACE: &str = "vlabtr";
+/// The T-BC's TT interface.
+pub const TT_IFACE: &str = "vlabtt";
+const TSC_NS: &str = "ptpevents-lab-tsc";
+const TSC_IFACE: &str = "vlabtsc";
+
+/// What the live testbed builds.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topology {
+    /// Grandmaster → ordinary clock (slave-only), in two namespaces.
+    Oc,
+    /// Grandmaster → T-BC (TR and TT run by the daemon) → T-TSC observer, in three namespaces.
+    Tbc,
+}
 
 fn ptp4l() -> Option<PathBuf> {
     ["/usr/sbin/ptp4l", "/usr/bin/ptp4l", "/sbin/ptp4l"]
@@ -65,7 +83,7 @@ fn ip(args: &[&str]) -> anyhow::Result<()> {
 }
 
 fn delete_namespaces() {
-    for ns in [GM_NS, SLAVE_NS] {
+    for ns in [GM_NS, SLAVE_NS, BC_NS, TSC_NS] {
         let _ = Command::new("ip")
             .args(["netns", "del", ns])
             .stderr(Stdio::null())
@@ -82,6 +100,8 @@ pub struct Live {
     daemon_task: Mutex<Option<JoinHandle<()>>>,
     lines: LineSender,
     shim: PathBuf,
+    topology: Topology,
+    tsc: Mutex<Option<Child>>,
 }
 
 impl Live {
@@ -91,25 +111,29 @@ impl Live {
         dir: &Path,
         holdover: Duration,
         ingest: &mut Ingest,
+        topology: Topology,
     ) -> anyhow::Result<Arc<Live>> {
         delete_namespaces();
+        let pairs: &[(&str, &str, &str, &str)] = match topology {
+            Topology::Oc => &[(GM_IFACE, GM_NS, SLAVE_IFACE, SLAVE_NS)],
+            Topology::Tbc => &[
+                (GM_IFACE, GM_NS, TR_IFACE, BC_NS),
+                (TT_IFACE, BC_NS, TSC_IFACE, TSC_NS),
+            ],
+        };
         let setup = || -> anyhow::Result<()> {
-            ip(&["netns", "add", GM_NS])?;
-            ip(&["netns", "add", SLAVE_NS])?;
-            ip(&[
-                "link",
-                "add",
-                GM_IFACE,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                SLAVE_IFACE,
-            ])?;
-            ip(&["link", "set", GM_IFACE, "netns", GM_NS])?;
-            ip(&["link", "set", SLAVE_IFACE, "netns", SLAVE_NS])?;
-            ip(&["-n", GM_NS, "link", "set", GM_IFACE, "up"])?;
-            ip(&["-n", SLAVE_NS, "link", "set", SLAVE_IFACE, "up"])?;
+            for (a, na, z, nz) in pairs {
+                for ns in [na, nz] {
+                    if !Path::new("/run/netns").join(ns).exists() {
+                        ip(&["netns", "add", ns])?;
+                    }
+                }
+                ip(&["link", "add", a, "type", "veth", "peer", "name", z])?;
+                ip(&["link", "set", a, "netns", na])?;
+                ip(&["link", "set", z, "netns", nz])?;
+                ip(&["-n", na, "link", "set", a, "up"])?;
+                ip(&["-n", nz, "link", "set", z, "up"])?;
+            }
             Ok(())
         };
         if let Err(e) = setup() {
@@ -117,31 +141,74 @@ impl Live {
             return Err(e.context("building the testbed's namespaces"));
         }
         let shim = daemon::shim::install(dir).context("writing the clock-write shim")?;
+        // The T-BC's InSync window fills faster at 16 Sync per second.
+        let sync = match topology {
+            Topology::Oc => -2,
+            Topology::Tbc => -4,
+        };
         std::fs::write(
             dir.join("gm.cfg"),
             format!(
-                "[global]\npriority1 127\nclockClass 6\nlogSyncInterval -2\nlogAnnounceInterval -3\nuds_address {}\n",
+                "[global]\npriority1 127\nclockClass 6\nlogSyncInterval {sync}\nlogAnnounceInterval -3\nuds_address {}\n",
                 dir.join("gm.sock").display()
             ),
         )?;
-        let profile = serde_json::json!([{
-            "name": "lab-slave",
-            "interface": SLAVE_IFACE,
-            "ptp4lOpts": "-2 -S -s",
-            "ptp4lConf": "[global]\nclock_servo linreg\nlogSyncInterval -2\nsummary_interval -2\n",
-            "ptpClockThreshold": {
-                "holdOverTimeout": holdover.as_secs().max(1),
-                "maxOffsetThreshold": 5000,
-                "minOffsetThreshold": -5000
-            }
-        }]);
+        let profile = match topology {
+            Topology::Oc => serde_json::json!([{
+                "name": "lab-slave",
+                "interface": SLAVE_IFACE,
+                "ptp4lOpts": "-2 -S -s",
+                "ptp4lConf": "[global]\nclock_servo linreg\nlogSyncInterval -2\nsummary_interval -2\n",
+                "ptpClockThreshold": {
+                    "holdOverTimeout": holdover.as_secs().max(1),
+                    "maxOffsetThreshold": 5000,
+                    "minOffsetThreshold": -5000
+                }
+            }]),
+            // The Go daemon's T-BC form. The holdover model is shortened to the lab's holdover
+            // timeout: 135 at the loss, 165 past 20 µs, 248 past 40 µs (40 µs per timeout). The
+            // T-BC is declared holdover capable: the emulated clock has no frequency worth
+            // judging, and a gm-loss right after locking should still show the holdover walk
+            // (the frequency rule is exercised by the daemon's netns_tbc test).
+            Topology::Tbc => serde_json::json!([
+                {
+                    "name": "00-tbc-tt",
+                    "interface": TT_IFACE,
+                    "ptp4lOpts": "-2 -S",
+                    "ptp4lConf": "[global]\nmasterOnly 1\nclockClass 248\nlogAnnounceInterval -3\nlogSyncInterval -4\nsummary_interval 1\n",
+                    "ptpSettings": {"controllingProfile": "01-tbc-tr"}
+                },
+                {
+                    "name": "01-tbc-tr",
+                    "interface": TR_IFACE,
+                    "ptp4lOpts": "-2 -S -s --summary_interval -4",
+                    "ptp4lConf": "[global]\nclock_servo linreg\nlogAnnounceInterval -3\n",
+                    "phc2sysOpts": "",
+                    "ptpSettings": {
+                        "clockType": "T-BC",
+                        "inSyncConditionThreshold": "10000",
+                        "inSyncConditionTimes": "4",
+                        "inSyncConditionWindow": "16",
+                        "MaxInSpecOffset": "20000",
+                        "LocalMaxHoldoverOffSet": "40000",
+                        "LocalHoldoverTimeout": "3600",
+                        "holdoverSlope": (40_000_000 / holdover.as_secs().max(1)).to_string(),
+                        "holdoverCapable": "always"
+                    }
+                }
+            ]),
+        };
         let profile_file = dir.join("lab-node");
         std::fs::write(&profile_file, serde_json::to_vec_pretty(&profile)?)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4096);
         ingest.attach(rx);
         let mut opts = DaemonOptions::new(ptp_config::NodeSelector::new("lab-node"), &profile_file);
         opts.render.run_dir = dir.join("run");
-        opts.command_prefix = vec!["ip".into(), "netns".into(), "exec".into(), SLAVE_NS.into()];
+        let node_ns = match topology {
+            Topology::Oc => SLAVE_NS,
+            Topology::Tbc => BC_NS,
+        };
+        opts.command_prefix = vec!["ip".into(), "netns".into(), "exec".into(), node_ns.into()];
         opts.command_prefix.extend(daemon::shim::prefix(&shim));
         opts.lines = Some(tx);
         opts.stop_grace = Duration::from_secs(2);
@@ -164,16 +231,56 @@ impl Live {
             daemon_task: Mutex::new(Some(daemon_task)),
             lines: ingest.sender(),
             shim,
+            topology,
+            tsc: Mutex::new(None),
         });
         live.start_gm()?;
+        if topology == Topology::Tbc {
+            live.start_tsc()?;
+            tokio::spawn(watch_tsc(
+                dir.join("tsc.sock"),
+                dir.to_path_buf(),
+                live.stop.subscribe(),
+            ));
+        }
         Ok(live)
     }
 
     /// One line about the testbed.
     pub fn describe(&self) -> String {
-        format!(
-            "namespaces {GM_NS} and {SLAVE_NS}, veth {GM_IFACE}/{SLAVE_IFACE}, grandmaster ptp4l -2 -S, slave run by the daemon with the linreg servo; clocks emulated: every ptp4l runs with a clock-write shim (LD_PRELOAD), so it locks without adjusting CLOCK_REALTIME"
-        )
+        let emulated = "clocks emulated: every ptp4l runs with a clock-write shim (LD_PRELOAD), so it locks without adjusting CLOCK_REALTIME";
+        match self.topology {
+            Topology::Oc => format!(
+                "namespaces {GM_NS} and {SLAVE_NS}, veth {GM_IFACE}/{SLAVE_IFACE}, grandmaster ptp4l -2 -S, slave run by the daemon with the linreg servo; {emulated}"
+            ),
+            Topology::Tbc => format!(
+                "grandmaster ({GM_NS}, {GM_IFACE}) -> T-BC run by the daemon ({BC_NS}: TR {TR_IFACE}, TT {TT_IFACE}) -> T-TSC observer ({TSC_NS}, {TSC_IFACE}); the T-BC's holdover model is shortened to the holdover timeout (135, then 165, then 248); {emulated}"
+            ),
+        }
+    }
+
+    fn start_tsc(&self) -> anyhow::Result<()> {
+        let ptp4l = ptp4l().context("ptp4l not found")?;
+        let cfg = self.dir.join("tsc.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[global]\nslaveOnly 1\nfree_running 1\nlogAnnounceInterval -3\nuds_address {}\n",
+                self.dir.join("tsc.sock").display()
+            ),
+        )?;
+        let child = tokio::process::Command::new("ip")
+            .args(["netns", "exec", TSC_NS])
+            .arg(ptp4l)
+            .args(["-2", "-S", "-i", TSC_IFACE, "-m", "-f"])
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the T-TSC ptp4l")?;
+        *self.tsc.lock().expect("tsc lock") = Some(child);
+        Ok(())
     }
 
     fn start_gm(&self) -> anyhow::Result<()> {
@@ -209,7 +316,10 @@ impl Live {
         match fault {
             Fault::GmLoss => {
                 if self.stop_gm() {
-                    "ok (live): grandmaster ptp4l killed; the slave port times out in about 3 s (HOLDOVER), then FREERUN after holdOverTimeout".into()
+                    match self.topology {
+                        Topology::Oc => "ok (live): grandmaster ptp4l killed; the slave port times out in about 3 s (HOLDOVER), then FREERUN after holdOverTimeout".into(),
+                        Topology::Tbc => "ok (live): grandmaster ptp4l killed; the T-BC's TR port times out in under a second: Holdover-In-Spec (class 135), then Out-Of-Spec (165), then Free-Run (248) on the shortened holdover model".into(),
+                    }
                 } else {
                     "error: the grandmaster is already down".into()
                 }
@@ -219,7 +329,10 @@ impl Live {
                     return "error: the grandmaster is already running".into();
                 }
                 match self.start_gm() {
-                    Ok(()) => "ok (live): grandmaster ptp4l started; the slave re-selects it within seconds (LOCKED)".into(),
+                    Ok(()) => match self.topology {
+                        Topology::Oc => "ok (live): grandmaster ptp4l started; the slave re-selects it within seconds (LOCKED)".into(),
+                        Topology::Tbc => "ok (live): grandmaster ptp4l started (class 6); the T-BC locks again once in sync and forwards its class".into(),
+                    },
                     Err(e) => format!("error: {e:#}"),
                 }
             }
@@ -228,16 +341,27 @@ impl Live {
                     .daemon
                     .processes()
                     .into_iter()
-                    .find(|p| p.config_file.starts_with("ptp4l.") && p.up)
+                    .find(|p| {
+                        // The slave, or the T-BC's TR.
+                        let want = match self.topology {
+                            Topology::Oc => "ptp4l.0.config",
+                            Topology::Tbc => "ptp4l.1.config",
+                        };
+                        p.config_file == want && p.up
+                    })
                     .and_then(|p| p.pid);
                 match pid {
                     Some(pid) => {
                         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
                         format!(
-                            "ok (live): slave ptp4l (pid {pid}) killed with SIGKILL; the daemon restarts it after 1 s"
+                            "ok (live): {} ptp4l (pid {pid}) killed with SIGKILL; the daemon restarts it after 1 s",
+                            match self.topology {
+                                Topology::Oc => "the slave",
+                                Topology::Tbc => "the T-BC's TR",
+                            }
                         )
                     }
-                    None => "error: the slave ptp4l is not running".into(),
+                    None => "error: that ptp4l is not running".into(),
                 }
             }
             Fault::OffsetSpike(ns) => {
@@ -249,9 +373,14 @@ impl Live {
                 "ok (synthetic line: an offset excursion cannot be caused for real when both ends read the same CLOCK_REALTIME)".into()
             }
             Fault::ClockClass(c) => match self.set_gm_class(*c).await {
-                Ok(()) => format!(
-                    "ok (live): the grandmaster announces clock class {c} (SET GRANDMASTER_SETTINGS_NP on its management socket); the daemon reads it from the slave ptp4l's PARENT_DATA_SET within a second and writes CLOCK_CLASS_CHANGE {c}, then, as the Go daemon does for an OC, the slave's own class (255: slave-only); gm-restore starts the grandmaster at class 6 again"
-                ),
+                Ok(()) => match self.topology {
+                    Topology::Oc => format!(
+                        "ok (live): the grandmaster announces clock class {c} (SET GRANDMASTER_SETTINGS_NP on its management socket); the daemon reads it from the slave ptp4l's PARENT_DATA_SET within a second and writes CLOCK_CLASS_CHANGE {c}, then, as the Go daemon does for an OC, the slave's own class (255: slave-only); gm-restore starts the grandmaster at class 6 again"
+                    ),
+                    Topology::Tbc => format!(
+                        "ok (live): the grandmaster announces clock class {c} (SET GRANDMASTER_SETTINGS_NP on its management socket); a Locked T-BC forwards it to its TT within a second (248 is not forwarded while Locked); gm-restore starts the grandmaster at class 6 again"
+                    ),
+                },
                 Err(e) => format!("error: {e:#}"),
             },
         }
@@ -276,11 +405,49 @@ impl Live {
     /// Stops everything and removes the namespaces (no clock to restore: none was adjusted).
     pub async fn stop(&self) {
         self.stop_gm();
+        if let Some(mut c) = self.tsc.lock().expect("tsc lock").take() {
+            let _ = c.start_kill();
+        }
         let _ = self.stop.send(true);
         let task = self.daemon_task.lock().expect("task lock").take();
         if let Some(t) = task {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
         delete_namespaces();
+    }
+}
+
+/// Prints what the T-TSC's PARENT_DATA_SET shows whenever it changes (what the T-BC's TT
+/// announces downstream).
+async fn watch_tsc(sock: PathBuf, dir: PathBuf, mut stop: watch::Receiver<bool>) {
+    let mut client = None;
+    let mut last = None;
+    loop {
+        if client.is_none() {
+            client = ptp_mgmt::Client::new(&sock, &dir, ptp_mgmt::ClientConfig::default()).ok();
+        }
+        if let Some(c) = client.as_mut()
+            && let (Ok(p), Ok(t)) = (c.parent_data_set().await, c.time_properties().await)
+        {
+            let now = (
+                p.grandmaster_clock_quality,
+                p.grandmaster_identity,
+                t.flags.time_traceable,
+            );
+            if last != Some(now) {
+                println!(
+                    "lab: the T-TSC sees class {} (accuracy {:#04x}, timeTraceable {}) from grandmaster {}",
+                    p.grandmaster_clock_quality.class,
+                    p.grandmaster_clock_quality.accuracy,
+                    u8::from(t.flags.time_traceable),
+                    p.grandmaster_identity
+                );
+                last = Some(now);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {},
+            _ = stop.changed() => return,
+        }
     }
 }

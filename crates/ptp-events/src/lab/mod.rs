@@ -84,9 +84,14 @@ pub struct LabArgs {
     /// Do not print the live view.
     #[arg(long)]
     pub quiet: bool,
-    /// holdOverTimeout of the lab's profile, in seconds.
+    /// holdOverTimeout of the lab's profile, in seconds (with --topology tbc: the time the
+    /// T-BC's shortened holdover model takes from the loss to Free-Run, about).
     #[arg(long, default_value_t = 5)]
     pub holdover_timeout: u64,
+    /// What the live testbed builds: oc (grandmaster → slave) or tbc (grandmaster → T-BC →
+    /// T-TSC). tbc needs the live testbed.
+    #[arg(long, value_enum, default_value_t = live::Topology::Oc)]
+    pub topology: live::Topology,
 }
 
 /// Where the lab's lines come from.
@@ -251,6 +256,16 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
         format!("starting the producer on {api_addr} (is another lab or producer running? use --api-port)")
     })?;
 
+    if args.topology == live::Topology::Tbc && mode != Mode::Live {
+        bail!(
+            "--topology tbc needs the live testbed (root and linuxptp){}",
+            live_possible
+                .as_ref()
+                .err()
+                .map(|w| format!(": {w}"))
+                .unwrap_or_default()
+        );
+    }
     let holdover = Duration::from_secs(args.holdover_timeout);
     let mut profile = ProfileInfo::new("lab-slave");
     profile.thresholds = Thresholds {
@@ -265,12 +280,27 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
         }
         .to_owned(),
     ];
-    let engine = EngineConfig::new(args.node_name.clone()).with_profile("ptp4l.0.config", profile);
+    let engine = match args.topology {
+        live::Topology::Oc => {
+            EngineConfig::new(args.node_name.clone()).with_profile("ptp4l.0.config", profile)
+        }
+        live::Topology::Tbc => {
+            // The daemon's run ids: TT ptp4l.0.config, TR ptp4l.1.config (as Go's).
+            let mut tt = ProfileInfo::new("00-tbc-tt");
+            tt.interfaces = vec![live::TT_IFACE.to_owned()];
+            let mut tr = ProfileInfo::new("01-tbc-tr");
+            tr.interfaces = vec![live::TR_IFACE.to_owned()];
+            tr.clock_type = ptp_state::ClockType::TBc;
+            EngineConfig::new(args.node_name.clone())
+                .with_profile("ptp4l.0.config", tt)
+                .with_profile("ptp4l.1.config", tr)
+        }
+    };
     let mut ingest = Ingest::start(producer.hub.clone(), IngestConfig::new(engine)).await?;
     let mut live_handle = None;
     let source = match mode {
         Mode::Live => {
-            let l = live::Live::start(temp.path(), holdover, &mut ingest).await?;
+            let l = live::Live::start(temp.path(), holdover, &mut ingest, args.topology).await?;
             println!("lab: live software PTP testbed: {}", l.describe());
             live_handle = Some(l.clone());
             Source::Live(l)
