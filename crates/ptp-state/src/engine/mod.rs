@@ -1,4 +1,10 @@
 //! The engine: per-config clocks, the OS clock, the overall sync-state, processes, timers.
+//!
+//! The line handling is split by source: [`Engine::apply`] here dispatches, and each source's
+//! lines are handled in its own module: `ptp4l` (offsets, port states, clock class, HA),
+//! `os_clock` (phc2sys, chronyd), `gnss` (ts2phc, NMEA, DPLL, GNSS, the T-GM decision),
+//! `synce` (synce4l) and `tbc` (the daemon's T-BC status lines). Process up/down, control
+//! lines and the shared state changes (`set_main`, `set_os`, sync-state) stay here.
 
 use std::time::Duration;
 
@@ -7,6 +13,14 @@ use oran_api::{FREERUN_OFFSET_PROCESS_DOWN, Resource, SyncState, Value, value_ad
 use crate::config::{ClockType, EngineConfig, Nanos, ProfileInfo, Thresholds, nanos};
 use crate::parse::{Control, LineKind, ParsedLine, PortRole, Servo, parse_line};
 use crate::tgm::{self, GnssInput, TgmInputs};
+
+mod gnss;
+use gnss::gnss_values;
+mod os_clock;
+mod ptp4l;
+mod synce;
+use synce::{synce_quality_values, synce_ra};
+mod tbc;
 
 /// One CloudEvent's worth of change: the resource and its `data.values`.
 #[derive(Debug, Clone, PartialEq)]
@@ -302,25 +316,6 @@ fn lock_change(ctx: &Ctx, g: &Group) -> Change {
             Value::notification(ra.clone(), g.main.state.unwrap_or(SyncState::Freerun)),
             Value::metric(ra, g.main.offset),
         ],
-    }
-}
-
-fn gnss_values(ctx: &Ctx, e: &GnssEntry, out: &mut Vec<Value>) {
-    let ra = ctx.master_ra(Some(&e.iface));
-    out.push(Value::notification(ra.clone(), e.published));
-    out.push(Value::metric(ra.clone(), e.offset));
-    out.push(Value::metric(format!("{ra}/gpsFix"), e.gps_fix));
-}
-
-fn synce_ra(ctx: &Ctx, p: &SyncePort) -> String {
-    value_address(&ctx.node, &format!("{}/{}", p.device, p.iface))
-}
-
-fn synce_quality_values(ctx: &Ctx, p: &SyncePort, out: &mut Vec<Value>) {
-    if let Some((ql, ext)) = p.ql {
-        let ra = synce_ra(ctx, p);
-        out.push(Value::metric(format!("{ra}/Ql"), ql));
-        out.push(Value::metric(format!("{ra}/extQl"), ext.unwrap_or(255)));
     }
 }
 
@@ -629,87 +624,6 @@ impl Engine {
         }
     }
 
-    fn set_synce_state(&mut self, i: usize, state: SyncState, out: &mut Vec<Change>) {
-        let p = &mut self.synce[i];
-        if p.state == Some(state) {
-            return;
-        }
-        p.state = Some(state);
-        out.push(Change {
-            resource: Resource::SynceLockState,
-            values: vec![Value::notification(synce_ra(&self.ctx, p), state)],
-        });
-    }
-
-    fn synce_idx(&mut self, config: &str, device: &str, iface: &str) -> usize {
-        if let Some(i) = self
-            .synce
-            .iter()
-            .position(|p| p.iface == iface && p.device == device && p.config == config)
-        {
-            return i;
-        }
-        self.synce.push(SyncePort {
-            config: config.to_owned(),
-            device: device.to_owned(),
-            iface: iface.to_owned(),
-            state: None,
-            ql: None,
-            network_option: None,
-        });
-        self.synce.len() - 1
-    }
-
-    /// Re-derives a T-GM state from its components while no `GM[...]` line has been seen.
-    fn derive_tgm(&mut self, gi: usize, out: &mut Vec<Change>) {
-        let g = &mut self.groups[gi];
-        if g.kind != Kind::TGm || g.gm_line_seen {
-            return;
-        }
-        let leading = g
-            .profile
-            .as_ref()
-            .and_then(|p| p.leading_interface.clone())
-            .or_else(|| g.dpll.first().map(|d| d.iface.clone()))
-            .or_else(|| g.ts2phc.first().map(|t| t.iface.clone()));
-        let Some(leading) = leading else { return };
-        let leading_dpll = g.dpll.iter().find(|d| d.iface == leading).map(|d| d.state);
-        let other_dpll_unlocked = g
-            .dpll
-            .iter()
-            .any(|d| d.iface != leading && d.state != SyncState::Locked);
-        let gnss = g
-            .gnss
-            .iter()
-            .map(|e| Some(e.state))
-            .fold(None, worst)
-            .map(|s| GnssInput {
-                state: s,
-                source_lost: s != SyncState::Locked,
-            });
-        let mut ts2phc = g.ts2phc.iter().map(|e| e.sample.state).fold(None, worst);
-        if g.no_source_ts >= 2 {
-            ts2phc = Some(SyncState::Freerun);
-        }
-        let Some(new) = tgm::decide(TgmInputs {
-            leading_dpll,
-            other_dpll_unlocked,
-            gnss,
-            ts2phc,
-            previous: g.main.state,
-        }) else {
-            return;
-        };
-        g.main.offset = g
-            .ts2phc
-            .iter()
-            .find(|e| e.iface == leading)
-            .or(g.ts2phc.first())
-            .map_or(0, |e| e.sample.offset);
-        g.main.iface = Some(leading);
-        self.set_main(gi, new, out);
-    }
-
     fn apply(&mut self, line: ParsedLine<'_>, now: Nanos, out: &mut Vec<Change>) {
         match line {
             ParsedLine::Control(Control::Restart) => self.reset(),
@@ -719,392 +633,26 @@ impl Engine {
                 config,
                 up,
             } => self.process_status(process, config, up, now, out),
-            ParsedLine::ClockClassChange { config, class } => {
-                let gi = self.group_idx(config);
-                let g = &mut self.groups[gi];
-                if g.class != Some(class) {
-                    g.class = Some(class);
-                    let ra = self.ctx.master_ra(g.main_iface());
-                    out.push(Change {
-                        resource: Resource::ClockClass,
-                        values: vec![Value::metric(ra, class)],
-                    });
-                }
-            }
-            ParsedLine::Ptp4lOffset {
-                config,
-                servo,
-                offset,
-                freq,
-                delay,
-            } => {
-                let gi = self.group_idx(config);
-                let th = self.groups[gi].thresholds(self.ctx.default_thresholds);
-                let g = &mut self.groups[gi];
-                g.ptp4l.set(offset, offset, freq, delay);
-                if !servo.valid() {
-                    return;
-                }
-                let in_range = th.in_range(offset);
-                g.ptp4l.state = Some(step(g.ptp4l.state, servo.locked(), in_range));
-                if g.kind == Kind::Ptp4l {
-                    g.main.offset = offset;
-                    let new = step(g.main.state, servo.locked(), in_range);
-                    self.set_main(gi, new, out);
-                }
-            }
-            ParsedLine::Ptp4lSummary {
-                config,
-                rms,
-                max,
-                freq,
-                delay,
-            } => {
-                let gi = self.group_idx(config);
-                let g = &mut self.groups[gi];
-                g.ptp4l.set(rms, max, freq, delay);
-                g.ptp4l_summary = true;
-            }
-            ParsedLine::PortEvent {
-                config,
-                port,
-                iface,
-                change,
-                ..
-            } => {
-                let Some(change) = change else { return };
-                if port == 0 {
-                    return;
-                }
-                let gi = self.group_idx(config);
-                let g = &mut self.groups[gi];
-                let known = g.ports.iter().position(|p| p.number == port);
-                let pi = match known {
-                    Some(i) => i,
-                    None => {
-                        let name = iface.map(str::to_owned).or_else(|| {
-                            g.profile
-                                .as_ref()
-                                .and_then(|p| p.interfaces.get(usize::from(port) - 1).cloned())
-                        });
-                        g.ports.push(Port {
-                            number: port,
-                            placeholder: name.is_none(),
-                            iface: name.unwrap_or_else(|| format!("port{port}")),
-                            role: PortRole::Unknown,
-                        });
-                        g.ports.len() - 1
-                    }
-                };
-                if let Some(i) = iface
-                    && g.ports[pi].iface != i
-                {
-                    g.ports[pi].iface = i.to_owned();
-                    g.ports[pi].placeholder = false;
-                }
-                let old = g.ports[pi].role;
-                g.ports[pi].role = change.role;
-                if change.role == PortRole::Slave {
-                    if g.slave_iface.as_deref() != Some(g.ports[pi].iface.as_str()) {
-                        g.slave_iface = Some(g.ports[pi].iface.clone());
-                    }
-                } else if old == PortRole::Slave && change.implies_holdover {
-                    g.ptp4l.state = g.ptp4l.state.map(|s| {
-                        if g.kind == Kind::Ptp4l && s == SyncState::Locked {
-                            SyncState::Holdover
-                        } else {
-                            SyncState::Freerun
-                        }
-                    });
-                    if g.kind == Kind::Ptp4l && g.main.state == Some(SyncState::Locked) {
-                        let th = g.thresholds(self.ctx.default_thresholds);
-                        g.main.holdover_deadline =
-                            Some(now.saturating_add(nanos(th.hold_over_timeout)));
-                        self.set_main(gi, SyncState::Holdover, out);
-                    }
-                } else if known.is_none()
-                    && change.implies_holdover
-                    && g.kind == Kind::Ptp4l
-                    && g.main.state.is_none()
-                {
-                    // The first word about this port is that it left SLAVE (or never got there):
-                    // the producer started, or restarted, after the clock lost its master, and
-                    // the daemon's replay begins here. When that was is unknown, so holdover
-                    // cannot be timed: FREERUN, rather than nothing (a consumer told HOLDOVER
-                    // by the producer before its restart would wait for FREERUN forever).
-                    g.ptp4l.state = Some(SyncState::Freerun);
-                    self.set_main(gi, SyncState::Freerun, out);
-                }
-            }
-            ParsedLine::Phc2sysOffset {
-                config,
-                clock,
-                source,
-                servo,
-                offset,
-                freq,
-                delay,
-            } => {
-                if clock != "CLOCK_REALTIME" {
-                    return;
-                }
-                let gi = self.group_idx(config);
-                self.os.group = Some(gi);
-                self.os.from = if source == "sys" { "sys" } else { "phc" };
-                self.os.sample.set(offset, offset, freq, delay);
-                self.os_sample(gi, servo, offset, out);
-            }
-            ParsedLine::Phc2sysSummary {
-                config,
-                clock,
-                rms,
-                max,
-                freq,
-                delay,
-            } => {
-                if clock != "CLOCK_REALTIME" {
-                    return;
-                }
-                let gi = self.group_idx(config);
-                self.os.group = Some(gi);
-                if !self.os.sample.seen {
-                    self.os.from = "master";
-                }
-                self.os.sample.set(rms, max, freq, delay);
-            }
-            ParsedLine::Ts2phcOffset {
-                config,
-                iface,
-                offset,
-                servo,
-                freq,
-                holdover,
-            } => {
-                let gi = self.group_idx(config);
-                let th = self.groups[gi].thresholds(self.ctx.default_thresholds);
-                let g = &mut self.groups[gi];
-                g.no_source_ts = 0;
-                let e = g.ts2phc_entry(iface);
-                e.sample.set(offset, offset, freq, Some(0));
-                e.sample.state = Some(if holdover {
-                    SyncState::Holdover
-                } else if servo.is_some_and(Servo::locked) && th.in_range(offset) {
-                    SyncState::Locked
-                } else {
-                    SyncState::Freerun
-                });
-                self.derive_tgm(gi, out);
-            }
-            ParsedLine::NmeaStatus {
-                config,
-                iface,
-                status,
-                offset,
-            } => {
-                let gi = self.group_idx(config);
-                let e = self.groups[gi].ts2phc_entry(iface);
-                e.nmea = Some(status);
-                e.sample.seen = true;
-                e.sample.offset = offset;
-                e.sample.max = offset;
-            }
-            ParsedLine::SourceTsNotValid { config } => {
-                let gi = self.group_idx(config);
-                let g = &mut self.groups[gi];
-                g.no_source_ts = (g.no_source_ts + 1).min(2);
-                self.derive_tgm(gi, out);
-            }
-            ParsedLine::Dpll {
-                config,
-                iface,
-                frequency_status,
-                phase_status,
-                pps_status,
-                offset,
-                state,
-            } => {
-                let gi = self.group_idx(config);
-                let g = &mut self.groups[gi];
-                let entry = DpllEntry {
-                    iface: String::new(),
-                    frequency_status,
-                    phase_status,
-                    pps_status,
-                    offset,
-                    state,
-                };
-                match g.dpll.iter_mut().find(|d| d.iface == iface) {
-                    Some(d) => {
-                        *d = DpllEntry {
-                            iface: std::mem::take(&mut d.iface),
-                            ..entry
-                        }
-                    }
-                    None => g.dpll.push(DpllEntry {
-                        iface: iface.to_owned(),
-                        ..entry
-                    }),
-                }
-                self.derive_tgm(gi, out);
-            }
-            ParsedLine::Gnss {
-                config,
-                iface,
-                gnss_status,
-                offset,
-                state,
-            } => {
-                let gi = self.group_idx(config);
-                let published = if state == SyncState::Locked {
-                    SyncState::Synchronized
-                } else if gnss_status >= 1 {
-                    SyncState::AcquiringSync
-                } else {
-                    SyncState::FailureNofix
-                };
-                let g = &mut self.groups[gi];
-                let i = match g.gnss.iter().position(|e| e.iface == iface) {
-                    Some(i) => i,
-                    None => {
-                        g.gnss.push(GnssEntry {
-                            iface: iface.to_owned(),
-                            gps_fix: gnss_status,
-                            offset,
-                            state,
-                            published,
-                        });
-                        let mut values = Vec::with_capacity(3);
-                        gnss_values(&self.ctx, &g.gnss[g.gnss.len() - 1], &mut values);
-                        out.push(Change {
-                            resource: Resource::GnssSyncStatus,
-                            values,
-                        });
-                        self.derive_tgm(gi, out);
-                        return;
-                    }
-                };
-                let e = &mut g.gnss[i];
-                e.gps_fix = gnss_status;
-                e.offset = offset;
-                e.state = state;
-                if e.published != published {
-                    e.published = published;
-                    let mut values = Vec::with_capacity(3);
-                    gnss_values(&self.ctx, e, &mut values);
-                    out.push(Change {
-                        resource: Resource::GnssSyncStatus,
-                        values,
-                    });
-                }
-                self.derive_tgm(gi, out);
-            }
-            ParsedLine::GmStatus {
-                config,
-                iface,
-                state,
-            } => {
-                let gi = self.group_idx(config);
-                let g = &mut self.groups[gi];
-                g.kind = Kind::TGm;
-                g.gm_line_seen = true;
-                if g.main.iface.as_deref() != Some(iface) {
-                    g.main.iface = Some(iface.to_owned());
-                }
-                g.main.offset = g
-                    .ts2phc
-                    .iter()
-                    .find(|e| e.iface == iface)
-                    .map_or(g.main.offset, |e| e.sample.offset);
-                self.set_main(gi, state, out);
-            }
-            ParsedLine::TbcStatus {
-                config,
-                iface,
-                offset,
-                state,
-            } => {
-                let gi = self.group_idx(config);
-                let g = &mut self.groups[gi];
-                g.kind = Kind::TBc;
-                if g.main.iface.as_deref() != Some(iface) {
-                    g.main.iface = Some(iface.to_owned());
-                }
-                g.main.offset = offset;
-                self.set_main(gi, state, out);
-            }
-            ParsedLine::SynceLock {
-                config,
-                iface,
-                device,
-                state,
-            } => {
-                let i = self.synce_idx(config, device, iface);
-                self.set_synce_state(i, state, out);
-            }
-            ParsedLine::SynceQuality {
-                config,
-                iface,
-                device,
-                ql,
-                ext_ql,
-                network_option,
-            } => {
-                let i = self.synce_idx(config, device, iface);
-                let p = &mut self.synce[i];
-                p.network_option = network_option;
-                if p.ql != Some((ql, ext_ql)) {
-                    p.ql = Some((ql, ext_ql));
-                    let mut values = Vec::with_capacity(2);
-                    synce_quality_values(&self.ctx, p, &mut values);
-                    out.push(Change {
-                        resource: Resource::SynceClockQuality,
-                        values,
-                    });
-                }
-            }
-            ParsedLine::HaProfile {
-                config,
-                profile,
-                state,
-            } => {
-                let gi = self.group_idx(config);
-                let g = &mut self.groups[gi];
-                match g.ha.iter_mut().find(|(p, _)| p == profile) {
-                    Some(e) => e.1 = state,
-                    None => g.ha.push((profile.to_owned(), state)),
-                }
-            }
-            ParsedLine::Chronyd { selected, .. } => {
-                let s = if selected {
-                    SyncState::Locked
-                } else {
-                    SyncState::Freerun
-                };
-                self.os.sample.state = Some(s);
-                self.set_os(s, out);
+            line @ (ParsedLine::ClockClassChange { .. }
+            | ParsedLine::Ptp4lOffset { .. }
+            | ParsedLine::Ptp4lSummary { .. }
+            | ParsedLine::PortEvent { .. }
+            | ParsedLine::HaProfile { .. }) => self.ptp4l_line(line, now, out),
+            line @ (ParsedLine::Phc2sysOffset { .. }
+            | ParsedLine::Phc2sysSummary { .. }
+            | ParsedLine::Chronyd { .. }) => self.os_clock_line(line, out),
+            line @ (ParsedLine::Ts2phcOffset { .. }
+            | ParsedLine::NmeaStatus { .. }
+            | ParsedLine::SourceTsNotValid { .. }
+            | ParsedLine::Dpll { .. }
+            | ParsedLine::Gnss { .. }
+            | ParsedLine::GmStatus { .. }) => self.gnss_line(line, out),
+            line @ ParsedLine::TbcStatus { .. } => self.tbc_line(line, out),
+            line @ (ParsedLine::SynceLock { .. } | ParsedLine::SynceQuality { .. }) => {
+                self.synce_line(line, out)
             }
             ParsedLine::Ignored { .. } | ParsedLine::Unknown => {}
         }
-    }
-
-    /// One phc2sys CLOCK_REALTIME sample: the worst of the phc2sys servo (with thresholds) and
-    /// the state of the PTP clock it follows.
-    fn os_sample(&mut self, gi: usize, servo: Servo, offset: i64, out: &mut Vec<Change>) {
-        if !servo.valid() {
-            return;
-        }
-        let g = &self.groups[gi];
-        let th = g.thresholds(self.ctx.default_thresholds);
-        let own = step(self.os.sample.state, servo.locked(), th.in_range(offset));
-        // The phc2sys servo has no holdover of its own.
-        let own = if own == SyncState::Holdover {
-            SyncState::Freerun
-        } else {
-            own
-        };
-        self.os.sample.state = Some(own);
-        let new = worst(Some(own), g.main.state).unwrap_or(own);
-        self.set_os(new, out);
     }
 
     /// The current values of `r` (what CurrentState answers); `None` while there is no data.
