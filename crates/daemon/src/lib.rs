@@ -399,8 +399,15 @@ impl Daemon {
         let mut gates = Vec::new();
         for pair in &pairs {
             let (tx, rx) = watch::channel(false);
-            gates.push((pair.tt_profile.clone(), rx));
-            tracing::info!(tr = %pair.tr_profile, tt = %pair.tt_profile, "T-BC: TR first, TT once the source qualifies");
+            match &pair.tt_profile {
+                Some(tt) => {
+                    gates.push((tt.clone(), rx));
+                    tracing::info!(tr = %pair.tr_profile, tt = %tt, "T-BC: TR first, TT once the source qualifies");
+                }
+                None => {
+                    tracing::info!(tr = %pair.tr_profile, "T-TSC (a T-BC TR without TT): class 255")
+                }
+            }
             tasks.push(tokio::spawn(tbc::run(
                 pair.clone(),
                 self.hub.clone(),

@@ -16,6 +16,9 @@
 //! * the announce is checked on TT every second and set again when it differs (a restarted TT
 //!   starts from its config), so TT carries the state's content within a second of it.
 //!
+//! A TR profile that no TT names is a T-TSC: the same machine runs (lock-state events), the
+//! class reported is always 255, and nothing is set.
+//!
 //! Not done with linuxptp 3.1.1: `EXTERNAL_GRANDMASTER_PROPERTIES_NP` (grandmasterIdentity and
 //! stepsRemoved forwarding) does not exist there; it is tried once per Locked and a NO_SUCH_ID
 //! answer is logged once, so downstream sees TT as its grandmaster, `stepsRemoved` 1.
@@ -47,10 +50,11 @@ pub struct TbcPair {
     pub tr_socket: PathBuf,
     /// The interface the status line names (`leadingInterface`, else TR's first).
     pub tr_iface: String,
-    /// The TT profile's name.
-    pub tt_profile: String,
+    /// The TT profile's name; `None`: a T-TSC (a TR without TT), which always reports class
+    /// 255 and sets nothing.
+    pub tt_profile: Option<String>,
     /// TT's management socket.
-    pub tt_socket: PathBuf,
+    pub tt_socket: Option<PathBuf>,
     /// The machine's parameters (TR's `ptpSettings`).
     pub params: TbcParams,
 }
@@ -104,10 +108,42 @@ impl TbcPair {
                 tr_socket: socket_of(tr)
                     .ok_or_else(|| format!("profile {tr_name:?}: no uds_address"))?,
                 tr_iface,
-                tt_profile: tt_name.to_owned(),
-                tt_socket: socket_of(tt)
-                    .ok_or_else(|| format!("profile {tt_name:?} (a T-BC's TT) runs no ptp4l"))?,
+                tt_profile: Some(tt_name.to_owned()),
+                tt_socket: Some(
+                    socket_of(tt).ok_or_else(|| {
+                        format!("profile {tt_name:?} (a T-BC's TT) runs no ptp4l")
+                    })?,
+                ),
                 params,
+            });
+        }
+        // A T-BC TR that no TT names is a T-TSC (as the Go daemon infers it).
+        for tr in &plan.profiles {
+            let name = tr.profile.name();
+            if tr.profile.ptp_settings.get("clockType").map(String::as_str) != Some("T-BC")
+                || out.iter().any(|p| p.tr_profile == name)
+            {
+                continue;
+            }
+            let Some(tr_ptp4l) = tr.processes.iter().find(|q| q.kind == ProcessKind::Ptp4l) else {
+                continue;
+            };
+            out.push(TbcPair {
+                tr_profile: name.to_owned(),
+                tr_config: tr_ptp4l.config_file.clone(),
+                tr_socket: socket_of(tr)
+                    .ok_or_else(|| format!("profile {name:?}: no uds_address"))?,
+                tr_iface: tr
+                    .profile
+                    .ptp_settings
+                    .get("leadingInterface")
+                    .cloned()
+                    .or_else(|| tr.interfaces.first().cloned())
+                    .unwrap_or_default(),
+                tt_profile: None,
+                tt_socket: None,
+                params: TbcParams::from_settings(&tr.profile.ptp_settings)
+                    .map_err(|e| format!("profile {name:?}: {e}"))?,
             });
         }
         Ok(out)
@@ -162,7 +198,7 @@ impl Runner {
         let socket = if tr {
             &self.pair.tr_socket
         } else {
-            &self.pair.tt_socket
+            self.pair.tt_socket.as_ref()?
         };
         Client::new(socket, &self.local_dir, ClientConfig::default())
             .map_err(|e| tracing::warn!(error = %e, "T-BC management client"))
@@ -181,6 +217,12 @@ impl Runner {
     }
 
     fn class_line(&mut self, class: u8) {
+        // A T-TSC always reports 255 (a slave-only clock), whatever its state.
+        let class = if self.pair.tt_profile.is_none() {
+            255
+        } else {
+            class
+        };
         if self.announced_class != Some(class) {
             self.announced_class = Some(class);
             self.hub
@@ -257,8 +299,10 @@ impl Runner {
                 Err(e) => tracing::warn!(error = %e, "T-BC Locked: cannot read the TR's data sets"),
             }
             self.forward_identity().await;
-            if !*self.gate.borrow() {
-                tracing::info!(tt = %self.pair.tt_profile, "T-BC source qualified: starting TT");
+            if let Some(tt) = &self.pair.tt_profile
+                && !*self.gate.borrow()
+            {
+                tracing::info!(tt = %tt, "T-BC source qualified: starting TT");
                 let _ = self.gate.send(true);
             }
         } else if let Some(s) = self.local_settings() {
@@ -299,7 +343,10 @@ impl Runner {
 
     /// Sets TT's announce when it differs from what was applied.
     async fn apply(&mut self) {
-        if !*self.gate.borrow() || self.applied == Some(self.desired) {
+        if self.pair.tt_socket.is_none()
+            || !*self.gate.borrow()
+            || self.applied == Some(self.desired)
+        {
             return;
         }
         if self.tt.is_none() {

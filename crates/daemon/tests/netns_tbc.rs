@@ -615,6 +615,42 @@ async fn tbc_forwards_the_gm_class_walks_holdover_and_free_run_and_the_tsc_sees_
         s.t0.elapsed().saturating_sub(back)
     );
 
+    // The TR profile alone is a T-TSC (FUNC-TBC012-R1: the clock type from the config): the
+    // same machine runs, the class reported is always 255, no TT runs.
+    let tsc_only = serde_json::json!([profiles[1].clone()]);
+    let tmp_file = tmp.path().join(".node.tmp");
+    std::fs::write(&tmp_file, serde_json::to_vec(&tsc_only).unwrap()).unwrap();
+    let mark = s.lines.len();
+    std::fs::rename(&tmp_file, &profile).unwrap();
+    s.until("the T-TSC applied", Duration::from_secs(10), |s| {
+        s.has_after(mark, |l| l == daemon::CMD_RESTART)
+    })
+    .await;
+    let mark = mark
+        + s.lines[mark..]
+            .iter()
+            .position(|(_, l)| l == daemon::CMD_RESTART)
+            .expect("CMD RESTART");
+    s.until("T-TSC Locked", Duration::from_secs(30), |s| {
+        s.has_after(mark, |l| {
+            l.starts_with("T-BC[") && l.ends_with("T-BC-STATUS s2")
+        })
+    })
+    .await;
+    let classes: Vec<&str> = s.lines[mark..]
+        .iter()
+        .filter(|(_, l)| l.contains("CLOCK_CLASS_CHANGE"))
+        .map(|(_, l)| l.as_str())
+        .collect();
+    assert!(
+        !classes.is_empty()
+            && classes
+                .iter()
+                .all(|l| l.ends_with("]:[ptp4l.0.config] CLOCK_CLASS_CHANGE 255")),
+        "{classes:?}"
+    );
+    assert_eq!(h.processes().len(), 1, "only the TR ptp4l runs");
+
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), task)
         .await
