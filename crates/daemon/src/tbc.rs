@@ -404,9 +404,9 @@ impl Runner {
                 config,
                 up: false,
             } if config == self.pair.tr_config => {
-                // TR is gone: its ports are no longer SLAVE (holdover for the outage).
+                // TR is gone: lost unless it is SLAVE again within its downtime window.
                 self.tr = None;
-                self.fsm.all_ports_lost(now)
+                self.fsm.tr_exited(now)
             }
             _ => None,
         }
@@ -467,11 +467,14 @@ pub async fn run(
                 let now = r.now();
                 let t = r.fsm.tick(now);
                 if t.is_none() {
-                    if r.fsm.state() == TbcState::Locked {
+                    if r.fsm.state() == TbcState::Locked && r.fsm.source_available() {
                         // Follow the grandmaster's class while Locked (248 is not propagated: it
-                        // waits for loss or free-run, as the Go daemon).
+                        // waits for loss or free-run, as the Go daemon). Only while a TR port is
+                        // SLAVE: a restarting TR reports its own data set (class 255) until it
+                        // selects the grandmaster again.
                         if let Ok(u) = r.read_upstream().await
                             && u.quality.class != 248
+                            && u.quality.class != 255
                             && Some(u) != r.upstream
                         {
                             r.upstream = Some(u);

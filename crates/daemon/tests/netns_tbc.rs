@@ -250,7 +250,8 @@ async fn tbc_forwards_the_gm_class_walks_holdover_and_free_run_and_the_tsc_sees_
                 "LocalMaxHoldoverOffSet": "40000",
                 "LocalHoldoverTimeout": "600",
                 "holdoverSlope": "10000000",
-                "holdoverCapableMaxFrequencySpread": "200000"
+                "holdoverCapableMaxFrequencySpread": "200000",
+                "processDowntimeThresholds.ptp4l": "20"
             }
         }
     ]);
@@ -572,6 +573,52 @@ async fn tbc_forwards_the_gm_class_walks_holdover_and_free_run_and_the_tsc_sees_
         assert!(Instant::now() < deadline, "the T-TSC never saw class 7");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // TR crashes and is SLAVE again within processDowntimeThresholds.ptp4l (20 s here):
+    // nothing is published, TT keeps announcing (FUNC-TBC016-R1).
+    let tr = h
+        .processes()
+        .into_iter()
+        .find(|p| p.config_file == tr_cfg && p.up)
+        .expect("TR running");
+    let mark = s.lines.len();
+    let events_before = s.events.len();
+    Command::new("kill")
+        .args(["-9", &tr.pid.expect("pid").to_string()])
+        .status()
+        .expect("kill");
+    s.until("TR SLAVE again", Duration::from_secs(20), |s| {
+        s.has_after(mark, |l| {
+            l.contains(&format!("[{tr_cfg}]")) && l.contains("to SLAVE")
+        })
+    })
+    .await;
+    let slave_again = s.lines.len();
+    s.until("two status lines after", Duration::from_secs(5), |s| {
+        s.lines[slave_again..]
+            .iter()
+            .filter(|(_, l)| status("s2")(l))
+            .count()
+            >= 2
+    })
+    .await;
+    assert!(
+        !s.has_after(mark, |l| l.contains("CLOCK_CLASS_CHANGE")
+            || status("s1")(l)
+            || status("s0")(l)),
+        "a TR restart within the window must change nothing: {:?}",
+        s.lines[mark..]
+            .iter()
+            .filter(|(_, l)| !l.contains("master offset"))
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        s.events.len(),
+        events_before,
+        "no event: {:?}",
+        &s.events[events_before..]
+    );
 
     // TT crashes: the daemon restarts it, it starts from its config (class 248), and the
     // T-BC sets the Locked announce again (checked every second).

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ptp_mgmt::codec::{decode, encode, id, Message};
+use ptp_mgmt::codec::{Message, decode, encode, id};
 use ptp_mgmt::{Client, ClientConfig, PortIdentity};
 
 /// A real ptp4l 3.1.1 answer to GET PARENT_DATA_SET (fuzz/seeds/mgmt_decode).
@@ -34,7 +34,9 @@ fn codec() {
         black_box(encode(black_box(&get)));
     }
     let enc = t.elapsed() / n;
-    println!("codec: decode PARENT_DATA_SET reply {dec:?}, encode GET {enc:?} (per message, {n} each)");
+    println!(
+        "codec: decode PARENT_DATA_SET reply {dec:?}, encode GET {enc:?} (per message, {n} each)"
+    );
 }
 
 async fn round_trips() {

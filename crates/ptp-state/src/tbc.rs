@@ -108,6 +108,10 @@ pub struct TbcParams {
     pub holdover_slope_ps_per_s: f64,
     /// `holdoverCapable` (`always`, `never`, or the frequency-stability rule).
     pub holdover_capable: HoldoverCapable,
+    /// `processDowntimeThresholds.ptp4l` (s, 0–86400, default 5): a TR ptp4l that exits and is
+    /// SLAVE again within this window changes nothing (no transition, no event); past it, its
+    /// ports count as lost (the holdover starts then).
+    pub tr_downtime: Nanos,
 }
 
 impl Default for TbcParams {
@@ -126,6 +130,7 @@ impl Default for TbcParams {
                 samples: 16,
                 max_spread_ppb: 1000.0,
             },
+            tr_downtime: 5 * 1_000_000_000,
         }
     }
 }
@@ -164,6 +169,17 @@ impl TbcParams {
         }
         if let Some(v) = num("LocalHoldoverTimeout")? {
             p.local_holdover_timeout = (v * 1e9) as Nanos;
+        }
+        if let Some(v) = s.get("processDowntimeThresholds.ptp4l") {
+            let secs = v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|x| *x <= 86_400)
+                .ok_or_else(|| {
+                    format!("ptpSettings.processDowntimeThresholds.ptp4l: {v:?} (expected whole seconds, 0 to 86400)")
+                })?;
+            p.tr_downtime = secs * 1_000_000_000;
         }
         p.holdover_slope_ps_per_s = match num("holdoverSlope")? {
             Some(v) => v,
@@ -251,6 +267,8 @@ pub struct TbcMachine {
     in_sync_run: u32,
     /// Holdover: entry time and T₀.
     holdover: Option<(Nanos, f64)>,
+    /// The TR ptp4l exited at this time and has not been SLAVE since (the downtime window).
+    tr_down_since: Option<Nanos>,
 }
 
 impl TbcMachine {
@@ -264,6 +282,7 @@ impl TbcMachine {
             freqs: VecDeque::new(),
             in_sync_run: 0,
             holdover: None,
+            tr_down_since: None,
         }
     }
 
@@ -383,13 +402,33 @@ impl TbcMachine {
         self.after_port_change(now)
     }
 
-    /// The TR ptp4l is gone (exited): none of its ports is SLAVE any more.
+    /// The TR ptp4l exited. Within `tr_downtime` nothing changes (a restarted TR that is SLAVE
+    /// again in time was never lost); at the end of the window, if it is not SLAVE again, every
+    /// port counts as lost ([`TbcMachine::tick`]). With a zero window: lost at once.
+    pub fn tr_exited(&mut self, now: Nanos) -> Option<Transition> {
+        if self.p.tr_downtime == 0 {
+            return self.all_ports_lost(now);
+        }
+        if self.tr_down_since.is_none() {
+            self.tr_down_since = Some(now);
+        }
+        None
+    }
+
+    /// None of the TR's ports is SLAVE any more.
     pub fn all_ports_lost(&mut self, now: Nanos) -> Option<Transition> {
+        self.tr_down_since = None;
         self.slave_ports.values_mut().for_each(|s| *s = false);
         self.after_port_change(now)
     }
 
     fn after_port_change(&mut self, now: Nanos) -> Option<Transition> {
+        if self.tr_down_since.is_some() {
+            if self.source_available() {
+                self.tr_down_since = None; // back in time: nothing happened
+            }
+            return None;
+        }
         if self.source_available() {
             return None;
         }
@@ -460,6 +499,11 @@ impl TbcMachine {
 
     /// Time passes: the holdover model's thresholds.
     pub fn tick(&mut self, now: Nanos) -> Option<Transition> {
+        if let Some(down) = self.tr_down_since
+            && now.saturating_sub(down) >= self.p.tr_downtime
+        {
+            return self.all_ports_lost(now);
+        }
         let (since, _) = self.holdover?;
         let est = self.estimate_ns(now)?;
         let expired = now.saturating_sub(since) >= self.p.local_holdover_timeout;
@@ -479,6 +523,9 @@ impl TbcMachine {
 
     /// When the next model threshold is crossed (for a timer), in holdover.
     pub fn next_deadline(&self) -> Option<Nanos> {
+        if let Some(down) = self.tr_down_since {
+            return Some(down + self.p.tr_downtime);
+        }
         let (since, t0) = self.holdover?;
         let slope = self.p.holdover_slope_ps_per_s / 1000.0 / 1e9; // ns per ns
         let limit = match self.state {
@@ -530,6 +577,7 @@ mod tests {
                 samples: 4,
                 max_spread_ppb: 50.0,
             },
+            tr_downtime: 5 * S,
         }
     }
 
@@ -712,6 +760,55 @@ mod tests {
         m.port(1, false, t).expect("T3");
         let e = m.estimate_ns(t + 14_400 * S).unwrap();
         assert!((e - 1510.0).abs() < 0.01, "{e}");
+    }
+
+    #[test]
+    fn a_tr_restart_within_the_downtime_window_changes_nothing() {
+        // FUNC-TBC016-R1/R6: back to SLAVE within processDowntimeThresholds.ptp4l: silent.
+        let mut m = TbcMachine::new(params()); // 5 s window (the default)
+        let mut t = 0;
+        lock(&mut m, &mut t);
+        for _ in 0..4 {
+            t += S / 16;
+            m.offset(10.0, 1000.0, true, t);
+        }
+        assert_eq!(m.tr_exited(t), None);
+        // The restarted TR: LISTENING, then SLAVE 3 s later; nothing happens.
+        assert_eq!(m.port(1, false, t + S), None);
+        assert_eq!(m.tick(t + 2 * S), None);
+        assert_eq!(m.port(1, true, t + 3 * S), None);
+        assert_eq!(m.tick(t + 10 * S), None);
+        assert_eq!(m.state(), TbcState::Locked);
+        // Not back in time: lost at the window's end (T3, the holdover starting then).
+        let t = t + 20 * S;
+        assert_eq!(m.tr_exited(t), None);
+        assert_eq!(m.port(1, false, t + S), None);
+        assert_eq!(m.next_deadline(), Some(t + 5 * S));
+        assert_eq!(m.tick(t + 5 * S - 1), None);
+        assert_eq!(m.tick(t + 5 * S).unwrap().id, "T3");
+        // A zero window: lost at once.
+        let mut p = params();
+        p.tr_downtime = 0;
+        let mut m = TbcMachine::new(p);
+        let mut t = 0;
+        lock(&mut m, &mut t);
+        assert_eq!(
+            m.tr_exited(t).unwrap().id,
+            "T4",
+            "locked too briefly to be capable"
+        );
+        // The setting: whole seconds 0..=86400.
+        for (v, ok) in [
+            ("0", true),
+            ("86400", true),
+            ("86401", false),
+            ("-1", false),
+            ("x", false),
+        ] {
+            let s: BTreeMap<String, String> =
+                [("processDowntimeThresholds.ptp4l".to_owned(), v.to_owned())].into();
+            assert_eq!(TbcParams::from_settings(&s).is_ok(), ok, "{v}");
+        }
     }
 
     #[test]
