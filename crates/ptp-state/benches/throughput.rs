@@ -9,10 +9,7 @@ use std::time::Instant;
 use ptp_state::{Engine, EngineConfig, ReplayClock, parse_line};
 
 fn main() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/linuxptp-daemon/daemon-log-tbc.txt"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/daemon-log-tbc.txt");
     let log = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("fixture {path} cannot be read ({e})"));
     let lines: Vec<&str> = log.lines().collect();

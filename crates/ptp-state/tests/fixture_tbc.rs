@@ -1,4 +1,4 @@
-//! Replays the real T-BC daemon log `shared/fixtures/linuxptp-daemon/daemon-log-tbc.txt`
+//! Replays the real T-BC daemon log `crates/ptp-state/tests/data/daemon-log-tbc.txt` (origin and licence in that folder's README)
 //! (42,359 lines; profiles `00-tbc-tt` = ptp4l.0.config with master-only ports ens4f0/ens8f0,
 //! `01-tbc-tr` = ptp4l.1.config + ts2phc.1.config + phc2sys, slave port ens4f1, T-BC, leading
 //! interface ens4f0) and pins the events it must produce.
@@ -10,14 +10,11 @@ use oran_api::Resource;
 use ptp_state::{ClockType, Engine, EngineConfig, LineKind, ProfileInfo, TimedChange, replay};
 
 fn fixture() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/linuxptp-daemon/daemon-log-tbc.txt"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/daemon-log-tbc.txt");
     std::fs::read_to_string(path).unwrap_or_else(|e| {
         panic!(
-            "fixture {path} cannot be read ({e}); it is part of the shared/ folder laid beside the \
-             repository (shared/fixtures/linuxptp-daemon/daemon-log-tbc.txt)"
+            "fixture {path} cannot be read ({e}); it is part of the repository \
+             (crates/ptp-state/tests/data, see its README for its origin)"
         )
     })
 }
