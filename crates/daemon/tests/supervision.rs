@@ -346,12 +346,21 @@ async fn socket_client_reconnects_and_replays_state() {
     drop(r);
     drop(listener);
     std::fs::remove_file(&sock).expect("rm");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Away for 6 s (a producer restart that takes a while): a doubling backoff would be waiting
+    // 4 s by now; the daemon must be back within 1 s of the socket reappearing.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let listener = UnixListener::bind(&sock).expect("rebind");
+    let back = Instant::now();
     let (c, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
         .await
         .expect("reconnects")
         .expect("accept");
+    let took = back.elapsed();
+    println!("reconnected {took:?} after the socket came back");
+    assert!(
+        took < Duration::from_secs(1),
+        "reconnected only {took:?} after the socket came back"
+    );
     let mut r = BufReader::new(c);
     let replay = read_until(&mut r, |l| l == CMD_LIVE_START).await;
     println!("replay after reconnect:\n{}", replay.join("\n"));
