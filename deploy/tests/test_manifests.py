@@ -144,6 +144,13 @@ class EventsOverlay(unittest.TestCase):
         self.proxy = container(self.pod, "cloud-event-proxy")
         self.volumes = {v["name"]: v for v in self.pod["volumes"]}
 
+    def test_producer_asks_the_daemons_api_where_the_daemon_serves_it(self):
+        ds = find(self.docs, "DaemonSet")
+        spec = ds["spec"]["template"]["spec"]
+        daemon = env(container(spec, "linuxptp-daemon-container"))
+        producer = env(container(spec, "cloud-event-proxy"))
+        self.assertEqual(producer.get("DAEMON_API"), "http://" + daemon["DAEMON_HTTP_ADDR"])
+
     def test_producer_ports_9043_and_9091(self):
         ports = {p["containerPort"]: p["name"] for p in self.proxy["ports"]}
         self.assertEqual(ports, {9043: "api", 9091: "metrics"})

@@ -241,12 +241,17 @@ async fn accept(
         c.connections.fetch_add(1, Ordering::Relaxed);
         c.connections_open.fetch_add(1, Ordering::Relaxed);
         tracing::info!("daemon connected");
-        if let Some(api) = daemon_api.clone() {
-            let engine = engine.clone();
-            tokio::spawn(async move { ask_daemon(api, engine).await });
-        }
         let sender = sender.clone();
+        let daemon_api = daemon_api.clone();
+        let engine = engine.clone();
         tokio::spawn(async move {
+            // The aliases first (at most 2 s; the daemon's lines wait in the socket meanwhile),
+            // so that the first events already carry them; then the replay request.
+            if let Some(api) = daemon_api
+                && ask_aliases(&api, &engine).await
+            {
+                tokio::spawn(async move { ask_replay(api).await });
+            }
             read_lines(stream, &sender).await;
             sender
                 .counters
@@ -302,35 +307,67 @@ async fn read_lines(stream: UnixStream, sender: &LineSender) {
 }
 
 /// Asks the daemon for its interface aliases and a replay of the current state.
-async fn ask_daemon(api: url::Url, engine: Arc<Mutex<Engine>>) {
-    if let Ok(u) = api.join("port-aliases") {
-        match crate::sender::get(&u, Duration::from_secs(2)).await {
-            Ok((status, body)) if status.is_success() => {
-                match serde_json::from_slice::<HashMap<String, String>>(&body) {
-                    Ok(aliases) => {
-                        tracing::info!(count = aliases.len(), "interface aliases from the daemon");
-                        engine.lock().expect("engine lock").set_aliases(aliases);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "daemon /port-aliases is not a JSON object")
-                    }
+/// When the daemon's API last failed to answer (unix ms; 0: never): it is not asked again for
+/// [`DAEMON_API_RETRY`], and its absence is logged once (as the Go producer: raw names, quiet).
+static DAEMON_API_FAILED_AT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static DAEMON_API_ABSENCE_LOGGED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+const DAEMON_API_RETRY: Duration = Duration::from_secs(10);
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `GET /port-aliases`: true when the daemon's API answered (worth asking for the replay).
+async fn ask_aliases(api: &url::Url, engine: &Arc<Mutex<Engine>>) -> bool {
+    let failed = DAEMON_API_FAILED_AT.load(Ordering::Relaxed);
+    if failed != 0 && unix_ms().saturating_sub(failed) < DAEMON_API_RETRY.as_millis() as u64 {
+        tracing::debug!("daemon API failed moments ago; not asked");
+        return false;
+    }
+    let Ok(u) = api.join("port-aliases") else {
+        return false;
+    };
+    match crate::sender::get(&u, Duration::from_secs(2)).await {
+        Ok((status, body)) if status.is_success() => {
+            match serde_json::from_slice::<HashMap<String, String>>(&body) {
+                Ok(aliases) => {
+                    tracing::info!(count = aliases.len(), "interface aliases from the daemon");
+                    engine.lock().expect("engine lock").set_aliases(aliases);
                 }
+                Err(e) => tracing::warn!(error = %e, "daemon /port-aliases is not a JSON object"),
             }
-            Ok((status, _)) => {
-                tracing::warn!(status = status.as_u16(), "daemon /port-aliases failed")
+            true
+        }
+        Ok((status, _)) => {
+            tracing::warn!(status = status.as_u16(), "daemon /port-aliases failed");
+            true
+        }
+        Err(e) => {
+            DAEMON_API_FAILED_AT.store(unix_ms(), Ordering::Relaxed);
+            if !DAEMON_API_ABSENCE_LOGGED.swap(true, Ordering::Relaxed) {
+                tracing::info!(api = %api, error = %e, "the daemon's API does not answer; raw interface names are used (said once)");
+            } else {
+                tracing::debug!(error = %e, "daemon /port-aliases unavailable");
             }
-            Err(e) => {
-                tracing::info!(error = %e, "daemon /port-aliases unavailable; raw interface names are used")
-            }
+            false
         }
     }
-    if let Ok(u) = api.join("emit-logs") {
-        match crate::sender::get(&u, Duration::from_secs(5)).await {
-            Ok((status, _)) if status.is_success() => {
-                tracing::info!("asked the daemon to replay its state")
-            }
-            Ok((status, _)) => tracing::warn!(status = status.as_u16(), "daemon /emit-logs failed"),
-            Err(e) => tracing::warn!(error = %e, "daemon /emit-logs unavailable"),
+}
+
+/// `GET /emit-logs`: the daemon replays its state on the socket.
+async fn ask_replay(api: url::Url) {
+    let Ok(u) = api.join("emit-logs") else { return };
+    match crate::sender::get(&u, Duration::from_secs(5)).await {
+        Ok((status, _)) if status.is_success() => {
+            tracing::info!("asked the daemon to replay its state")
+        }
+        Ok((status, _)) => tracing::warn!(status = status.as_u16(), "daemon /emit-logs failed"),
+        Err(e) => {
+            DAEMON_API_FAILED_AT.store(unix_ms(), Ordering::Relaxed);
+            tracing::debug!(error = %e, "daemon /emit-logs unavailable")
         }
     }
 }

@@ -62,10 +62,13 @@ pub struct ProxyArgs {
         default_value = "/cloud-native/events.sock"
     )]
     pub socket: String,
-    /// The daemon's HTTP API (the Go daemon serves http://localhost:8081): on each socket
-    /// connection /emit-logs asks for a state replay and /port-aliases gives interface aliases.
-    #[arg(long, env = "DAEMON_API")]
-    pub daemon_api: Option<url::Url>,
+    /// The daemon's HTTP API, as the Go producer finds it in the pod (its daemon serves
+    /// http://localhost:8081): on each socket connection /port-aliases gives the interface
+    /// aliases used in value ResourceAddresses (`ens1fx`) and /emit-logs asks for a state
+    /// replay. When nothing answers, raw interface names are used (said once, then quiet; not
+    /// asked again for 10 s). `off` disables it.
+    #[arg(long, env = "DAEMON_API", default_value = "http://localhost:8081", value_parser = parse_daemon_api)]
+    pub daemon_api: DaemonApi,
     /// Where the daemon writes its rendered configs (`ptp4l.N.config` with a `#profile:` first
     /// line and interface sections); read, as the Go sidecar does, to learn configs and
     /// interfaces. Re-read every --config-update-interval.
@@ -371,13 +374,28 @@ impl ProxyArgs {
             "" | "off" => None,
             p => Some(PathBuf::from(p)),
         };
-        cfg.daemon_api = self.daemon_api.clone().map(|mut u| {
+        cfg.daemon_api = self.daemon_api.0.clone().map(|mut u| {
             if !u.path().ends_with('/') {
                 u.set_path(&format!("{}/", u.path()));
             }
             u
         });
         cfg
+    }
+}
+
+/// `--daemon-api`: a URL, or `off`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonApi(pub Option<url::Url>);
+
+fn parse_daemon_api(s: &str) -> Result<DaemonApi, String> {
+    match s.trim() {
+        "" | "off" => Ok(DaemonApi(None)),
+        v => url::Url::parse(v)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(|u| DaemonApi(Some(u)))
+            .ok_or_else(|| format!("{v:?} is not an http(s) URL (or `off`)")),
     }
 }
 
@@ -484,5 +502,31 @@ async fn learn_profiles(
             every.min(Duration::from_secs(1))
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct W {
+        #[command(flatten)]
+        a: ProxyArgs,
+    }
+
+    #[test]
+    fn the_daemon_api_is_asked_where_the_go_producer_asks_it_unless_off() {
+        // (DAEMON_API is not set where the tests run.)
+        let default = W::try_parse_from(["proxy"]).expect("parses").a.daemon_api;
+        assert_eq!(
+            default.0.as_ref().map(url::Url::as_str),
+            Some("http://localhost:8081/")
+        );
+        let off = W::try_parse_from(["proxy", "--daemon-api", "off"]).expect("parses");
+        assert_eq!(off.a.daemon_api, DaemonApi(None));
+        assert!(W::try_parse_from(["proxy", "--daemon-api", "banana"]).is_err());
+        assert!(W::try_parse_from(["proxy", "--daemon-api", "ftp://x"]).is_err());
     }
 }

@@ -12,7 +12,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Kill, free_port, http_client, write_exec};
+use common::{
+    Kill, free_port, http_client, is_placeholder, proxy_command, recorder, subscribe_when_up,
+    write_exec,
+};
 
 const NODE: &str = "node1";
 
@@ -78,16 +81,19 @@ const PROFILE: &str = r#"[{"name":"slave","interface":"ens1f0","ptp4lOpts":"-2 -
 /// `ptp-events daemon` on `dir` (profile `profile.json`, stand-ins in `bin`), printing its
 /// lines (collected in the returned buffer), HTTP on `http_addr`.
 fn daemon(dir: &Path, http_addr: &str) -> (Kill, Arc<Mutex<String>>) {
+    daemon_with(dir, http_addr, None)
+}
+
+/// [`daemon`], dialling the producer's `socket` when given.
+fn daemon_with(dir: &Path, http_addr: &str, socket: Option<&Path>) -> (Kill, Arc<Mutex<String>>) {
     let p = |n: &str| dir.join(n);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
-        .args([
-            "daemon",
-            "--node-name",
-            NODE,
-            "--stop-grace",
-            "1",
-            "--no-socket",
-        ])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ptp-events"));
+    cmd.args(["daemon", "--node-name", NODE, "--stop-grace", "1"]);
+    match socket {
+        Some(s) => cmd.arg("--socket").arg(s),
+        None => cmd.arg("--no-socket"),
+    };
+    let mut child = cmd
         .arg("--print-lines")
         .arg("--profile-file")
         .arg(p("profile.json"))
@@ -269,4 +275,71 @@ async fn silent_connections_are_capped_and_timed_out() {
         started.elapsed()
     );
     assert_eq!(get(port, "/port-aliases").await.0, 200);
+}
+
+/// The pod's pair: our daemon and our producer side by side, the producer asking the daemon's
+/// API for the interface aliases as the Go producer does. The value ResourceAddress carries the
+/// alias (`ens1fx`); with `--daemon-api off`, or with nothing answering there, the raw name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_producer_publishes_the_daemons_interface_alias() {
+    for (api, want) in [
+        (Some(true), "ens1fx"),  // the daemon's API, as the pod has it
+        (Some(false), "ens1f0"), // a port where nothing answers
+        (None, "ens1f0"),        // --daemon-api off
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        stand_in(dir.path());
+        std::fs::write(dir.path().join("profile.json"), PROFILE).unwrap();
+        let socket = dir.path().join("events.sock");
+        let (http, port) = (free_port(), free_port());
+        let daemon_api = match api {
+            Some(true) => format!("http://127.0.0.1:{http}"),
+            Some(false) => format!("http://127.0.0.1:{}", free_port()),
+            None => "off".to_owned(),
+        };
+        let _producer = Kill(
+            proxy_command(dir.path(), port)
+                .arg("--socket")
+                .arg(&socket)
+                .arg("--ptp-config-dir")
+                .arg(dir.path().join("run"))
+                .args(["--daemon-api", &daemon_api])
+                .spawn()
+                .unwrap(),
+        );
+        let (endpoint, seen) = recorder(|v| {
+            (!is_placeholder(v)).then(|| {
+                v["data"]["values"][0]["ResourceAddress"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+        })
+        .await;
+        subscribe_when_up(
+            port,
+            &format!("/cluster/node/{NODE}/sync/ptp-status/lock-state"),
+            &endpoint,
+            Duration::from_secs(20),
+        )
+        .await;
+        let (_daemon, _out) = daemon_with(dir.path(), &format!("127.0.0.1:{http}"), Some(&socket));
+        std::fs::write(dir.path().join("go"), "").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let ra = loop {
+            if let Some(ra) = seen.lock().unwrap().first().cloned() {
+                break ra;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no lock-state event ({daemon_api})"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(
+            ra,
+            format!("/cluster/node/{NODE}/{want}/master"),
+            "--daemon-api {daemon_api}"
+        );
+    }
 }
