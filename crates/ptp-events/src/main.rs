@@ -14,7 +14,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(name = "ptp-events", version, propagate_version = true)]
 struct Cli {
-    /// Log format.
+    /// Log format (all lines, the fatal one included). The level is LOG_LEVEL (or RUST_LOG):
+    /// trace, debug, info (the default; warn for `lab`), warn, error, off, or target=level
+    /// directives; anything else is refused at start. Colour only on a terminal without NO_COLOR.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "LOG_FORMAT")]
     log_format: LogFormat,
     #[command(subcommand)]
@@ -49,16 +51,60 @@ enum LogFormat {
     Json,
 }
 
-fn init_logging(format: LogFormat, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+/// The level filter from `LOG_LEVEL` (else `RUST_LOG`, else `default_level`). An empty value
+/// counts as unset. A value that is neither a level (`trace`, `debug`, `info`, `warn`, `error`,
+/// `off`) nor `target=level` directives is refused with the reason: a misspelt level would
+/// otherwise be read as a target name and silence the process, warnings included.
+fn log_filter(default_level: &str) -> Result<tracing_subscriber::EnvFilter, String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    for var in ["LOG_LEVEL", "RUST_LOG"] {
+        let Ok(v) = std::env::var(var) else { continue };
+        let v = v.trim();
+        if v.is_empty() {
+            continue;
+        }
+        let ok = v.split(',').all(|d| {
+            let d = d.trim();
+            let level = d.rsplit_once('=').map_or(d, |(_, l)| l);
+            LEVELS.contains(&level.to_ascii_lowercase().as_str())
+        });
+        if !ok {
+            return Err(format!(
+                "{var}={v:?}: not a log level ({}) nor comma-separated target=level directives",
+                LEVELS.join(", ")
+            ));
+        }
+        return tracing_subscriber::EnvFilter::try_new(v).map_err(|e| format!("{var}={v:?}: {e}"));
+    }
+    Ok(tracing_subscriber::EnvFilter::new(default_level))
+}
+
+/// Colour only on a terminal, and never with `NO_COLOR` set (no-color.org).
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn init_logging(format: LogFormat, filter: tracing_subscriber::EnvFilter) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The fatal line: in the log format, so that a crash loop's reason reaches a log pipeline
+/// (JSON: level ERROR, the message, the error chain as a field).
+fn fatal(format: LogFormat, e: &anyhow::Error) {
+    match format {
+        LogFormat::Text => eprintln!("error: {e:#}"),
+        LogFormat::Json => {
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            tracing::error!(error_chain = ?chain, "{e:#}");
+        }
     }
 }
 
@@ -69,14 +115,26 @@ fn main() -> std::process::ExitCode {
         Command::Lab(_) => "warn",
         _ => "info",
     };
-    init_logging(cli.log_format, default_level);
+    let filter = match log_filter(default_level) {
+        Ok(f) => f,
+        Err(why) => {
+            // A usage error, as clap's own: exit 2.
+            eprintln!("error: {why}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let format = cli.log_format;
+    init_logging(format, filter);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            fatal(
+                format,
+                &anyhow::anyhow!("cannot start the async runtime: {e}"),
+            );
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -92,7 +150,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            fatal(format, &e);
             std::process::ExitCode::FAILURE
         }
     }

@@ -106,3 +106,84 @@ fn stale_socket_is_replaced_and_only_our_own_is_removed_at_exit() {
     assert!(child.wait().unwrap().success());
     assert_eq!(std::fs::read_to_string(&sock).unwrap(), "someone else's");
 }
+
+/// Logs written to a pipe carry no colour escapes; with `--log-format json` every line parses
+/// as JSON, the fatal one included (level ERROR, the reason, the error chain).
+#[test]
+fn piped_logs_have_no_escapes_and_json_covers_the_fatal_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where the daemon socket should be: the producer logs its start, then
+    // fails.
+    let file = dir.path().join("not-a-socket");
+    std::fs::write(&file, "keep me").unwrap();
+    for json in [false, true] {
+        let mut c = proxy_command(dir.path(), free_port());
+        c.arg("--socket").arg(&file);
+        c.env("LOG_LEVEL", "info").env_remove("NO_COLOR");
+        if json {
+            c.args(["--log-format", "json"]);
+        }
+        let out = c.stderr(Stdio::piped()).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "a runtime failure exits 1");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains('\u{1b}'), "ESC in piped logs: {err}");
+        assert!(err.lines().count() >= 2, "the start is logged too: {err}");
+        if json {
+            let mut fatal = None;
+            for l in err.lines() {
+                let v: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+                if v["level"] == "ERROR" {
+                    fatal = Some(v);
+                }
+            }
+            let fatal = fatal.unwrap_or_else(|| panic!("no ERROR line: {err}"));
+            let msg = fatal["fields"]["message"].as_str().unwrap();
+            assert!(
+                msg.contains("cannot listen") || msg.contains("in use"),
+                "{fatal}"
+            );
+            assert!(fatal["fields"]["error_chain"].is_string(), "{fatal}");
+        } else {
+            assert!(err.lines().last().unwrap().starts_with("error: "), "{err}");
+        }
+    }
+}
+
+/// A misspelt or empty level never silences the process: a bad LOG_LEVEL (or RUST_LOG) is
+/// refused at start with the reason, exit 2 (a usage error); an empty one means the default.
+#[test]
+fn a_bad_log_level_is_refused_and_an_empty_one_is_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("LOG_LEVEL", "infoo"),
+        ("LOG_LEVEL", "verbose"),
+        ("RUST_LOG", "loud"),
+        ("LOG_LEVEL", "proxy=infoo"),
+    ] {
+        let out = proxy_command(dir.path(), free_port())
+            .env_remove("LOG_LEVEL")
+            .env(var, value)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}: {err}");
+        assert!(err.contains(var) && err.contains(value), "{err}");
+    }
+    // Empty: the default level (info): the start is logged, then the refused socket.
+    let file = dir.path().join("not-a-socket");
+    std::fs::write(&file, "keep me").unwrap();
+    let out = proxy_command(dir.path(), free_port())
+        .arg("--socket")
+        .arg(&file)
+        .env("LOG_LEVEL", "")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("INFO"),
+        "an empty LOG_LEVEL must not silence: {err}"
+    );
+}
