@@ -376,9 +376,11 @@ impl Hub {
             .with_label_values(&[resource.source(), "success"])
             .inc();
         if subscribers == 0 {
+            // The Go producer counts this as `failed`; an event nobody asked for is no failure
+            // (an alert on `failed` would fire on every node without consumers).
             self.metrics
                 .events_received
-                .with_label_values(&[self.addresses[i].as_str(), "failed"])
+                .with_label_values(&[self.addresses[i].as_str(), "no_subscriber"])
                 .inc();
         }
         published
