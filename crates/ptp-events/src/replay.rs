@@ -109,16 +109,22 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     };
     let mut raw = Vec::new();
     let mut line_no = 0;
+    let mut cut = 0u64;
     let mut reader = input;
+    let name = args.log.display().to_string();
     loop {
         raw.clear();
-        let n = reader
-            .read_until(b'\n', &mut raw)
-            .context("reading the log")?;
-        if n == 0 {
+        let Some(whole) = read_capped_line(&mut reader, &mut raw, MAX_LINE)
+            .with_context(|| format!("{name}: cannot read the log"))?
+        else {
             break;
-        }
+        };
         line_no += 1;
+        if !whole {
+            // As the producer: a line longer than the cap is skipped, never held whole.
+            cut += 1;
+            continue;
+        }
         let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches(['\n', '\r']);
         emit(replayer.line(&mut engine, line))?;
@@ -131,9 +137,54 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     out.flush()?;
     let stats = engine.stats();
     eprintln!(
-        "replayed {line_no} lines: {} understood, {} skipped",
+        "replayed {line_no} lines: {} understood, {} skipped{}",
         stats.parsed(),
-        stats.skipped()
+        stats.skipped(),
+        if cut > 0 {
+            format!(", {cut} longer than {} KiB cut", MAX_LINE / 1024)
+        } else {
+            String::new()
+        }
     );
+    if line_no > 0 && stats.parsed() == 0 {
+        anyhow::bail!("{name}: no line was understood (not linuxptp or linuxptp-daemon output?)");
+    }
     Ok(())
+}
+
+/// The longest line read whole: the producer's socket ingest's cap.
+use proxy::ingest::MAX_LINE;
+
+/// Reads one line into `raw` (newline included). `None` at the end; `Some(false)` when the
+/// line was longer than `max`: it is consumed to its newline but not kept (memory stays bounded
+/// whatever the input, `/dev/zero` included).
+fn read_capped_line(
+    r: &mut dyn BufRead,
+    raw: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<bool>> {
+    let mut any = false;
+    let mut whole = true;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(any.then_some(whole));
+        }
+        any = true;
+        let (chunk, end) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let n = chunk.len();
+        if whole && raw.len() + n <= max + 1 {
+            raw.extend_from_slice(chunk);
+        } else {
+            whole = false;
+            raw.clear();
+        }
+        r.consume(n);
+        if end {
+            return Ok(Some(whole));
+        }
+    }
 }
