@@ -7,6 +7,10 @@
 set -uo pipefail
 runs=${1:-6}
 cd "$(dirname "$0")/.."
+# What .ci/run installs: the schemathesis CLI of crates/proxy/tests/openapi.rs.
+if [ -z "${SCHEMATHESIS:-}" ] && [ -x /tmp/ptp-events-ci-venv/bin/schemathesis ]; then
+    export SCHEMATHESIS=/tmp/ptp-events-ci-venv/bin/schemathesis
+fi
 log=$(mktemp -d /tmp/flaky-hunt.XXXXXX)
 cargo test --workspace --no-run -q >"$log/build.log" 2>&1 || { cat "$log/build.log"; exit 1; }
 cores=$(nproc)
