@@ -60,9 +60,10 @@ pub struct ConsumerArgs {
     /// Timeout of one request to a publisher.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub request_timeout: Duration,
-    /// What to do on 409 (our endpoint already subscribed): delete-all (every subscription of
-    /// the publisher, as the Go consumer) or replace-own (only this endpoint's).
-    #[arg(long, value_enum, default_value_t = OnConflict::DeleteAll)]
+    /// What to do on 409 (our endpoint already subscribed): replace-own (only this endpoint's
+    /// subscription; other applications' are untouched) or delete-all (every subscription of
+    /// every consumer of the publisher, as the Go consumer does: opt-in only).
+    #[arg(long, value_enum, default_value_t = OnConflict::ReplaceOwn)]
     pub on_conflict: OnConflict,
     /// Leave the subscriptions on the publishers at exit (by default ours are deleted).
     #[arg(long)]

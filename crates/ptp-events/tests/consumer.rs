@@ -14,7 +14,7 @@ mod common;
 #[path = "../../proxy/tests/common/pki.rs"]
 mod pki;
 
-use common::free_port;
+use common::{free_port, recorder};
 use oran_api::{EventTime, Resource, Value};
 use proxy::{DeliveryConfig, Producer, ProducerConfig};
 
@@ -502,7 +502,8 @@ async fn consumer_recovers_from_409_and_logs_json_with_the_global_flag() {
     let d = tempfile::tempdir().unwrap();
     let p = producer_at(d.path(), "127.0.0.1:0").await;
     // A first consumer process subscribes, then dies without cleaning up (SIGKILL); a second
-    // one with the same EndpointUri gets 409 and recovers (delete all, subscribe again).
+    // one with the same EndpointUri gets 409 and recovers (replaces its own subscriptions,
+    // subscribes again), leaving another application's subscription alone.
     let port = free_port();
     let local = format!("127.0.0.1:{port}");
     let args = ["--log-format", "json"];
@@ -516,10 +517,36 @@ async fn consumer_recovers_from_409_and_logs_json_with_the_global_flag() {
         .into_iter()
         .map(|s| s.subscription_id)
         .collect();
+    // Another application's subscription on the same producer: the default conflict policy
+    // (replace-own) must leave it alone (the Go consumer's delete-all would remove it).
+    let (other, _) = recorder(|_| None).await;
+    let r = common::http_client()
+        .post(format!(
+            "http://{}/api/ocloudNotifications/v2/subscriptions",
+            p.api_addr
+        ))
+        .body(format!(
+            r#"{{"ResourceAddress":"/cluster/node/{NODE}/sync/ptp-status/lock-state","EndpointUri":"{other}"}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let other_id = p
+        .hub
+        .list()
+        .into_iter()
+        .find(|s| s.endpoint_uri == other)
+        .expect("the other application's subscription")
+        .subscription_id;
 
     let second = Consumer::spawn(&[p.api_addr.to_string()], &args, &local, false);
     second.wait_for("created subscription", 5).await;
-    wait_subscriptions(&p, 5, &second).await;
+    wait_subscriptions(&p, 6, &second).await;
+    assert!(
+        p.hub.list().iter().any(|s| s.subscription_id == other_id),
+        "the other application's subscription was deleted"
+    );
     let after: Vec<String> = p
         .hub
         .list()
