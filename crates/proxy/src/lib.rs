@@ -34,7 +34,7 @@ use std::time::Duration;
 pub use hub::{DeliveryConfig, Hub, HubError, Published, StateSource};
 pub use ingest::{Ingest, IngestConfig, IngestError, LineSender};
 pub use metrics::Metrics;
-pub use sender::{Sender, TransportError};
+pub use sender::{Sender, TransportError, get as http_get};
 pub use store::{Store, StoreError};
 
 use axum::http::header;

@@ -273,6 +273,33 @@ async fn gm_loss_and_restore(mode: &str, extra: &[&str], lock_limit: Duration) {
         "{}",
         String::from_utf8_lossy(&second.stderr)
     );
+    // Another consumer deletes every subscription (the Go consumer's 409 recovery does): the
+    // lab's own view subscribes again by itself.
+    let subs = format!(
+        "http://127.0.0.1:{}/api/ocloudNotifications/v2/subscriptions",
+        lab.api
+    );
+    let r = http_client().delete(&subs).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list: Vec<serde_json::Value> = http_client()
+            .get(&subs)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !list.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{mode}: the lab's subscription never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (status, api, metrics, control) = lab.interrupt();
     assert!(status.success(), "lab exit: {status}");
     nothing_left_behind(api, metrics, &control);

@@ -157,11 +157,33 @@ impl View {
             "http://{api}{}subscriptions",
             oran_api::API_BASE_PATH
         ))?;
-        let status = post(&url, body).await?;
+        let status = post(&url, body.clone()).await?;
         anyhow::ensure!(
             status == 201,
             "the lab consumer's subscription got HTTP {status}"
         );
+        // Heal: another consumer may delete it (the Go consumer's 409 recovery deletes every
+        // subscription); check every 2 s and subscribe again when it is gone.
+        let endpoint = self.endpoint.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let Ok((st, list)) = proxy::http_get(&url, Duration::from_secs(5)).await else {
+                    continue;
+                };
+                if st.as_u16() != 200 {
+                    continue;
+                }
+                let ours = serde_json::from_slice::<Vec<serde_json::Value>>(&list)
+                    .map(|l| l.iter().any(|s| s["EndpointUri"] == endpoint.as_str()))
+                    .unwrap_or(true);
+                if !ours && matches!(post(&url, body.clone()).await, Ok(201)) {
+                    println!(
+                        "lab: the lab's own subscription was deleted (by another consumer?); subscribed again"
+                    );
+                }
+            }
+        });
         Ok(())
     }
 }
