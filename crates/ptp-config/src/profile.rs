@@ -123,6 +123,17 @@ impl PtpProfile {
         self.name.as_deref().unwrap_or("")
     }
 
+    /// A T-BC's (`ptpSettings.clockType: T-BC`) threshold series for the metrics; empty for
+    /// other profiles or unusable settings (those are refused where the daemon reads them).
+    pub fn tbc_thresholds(&self) -> Vec<(String, i64)> {
+        if self.ptp_settings.get("clockType").map(String::as_str) != Some("T-BC") {
+            return Vec::new();
+        }
+        ptp_state::tbc::TbcParams::from_settings(&self.ptp_settings)
+            .map(|p| p.threshold_series())
+            .unwrap_or_default()
+    }
+
     /// The thresholds with CRD defaults applied, as the state engine wants them.
     pub fn thresholds(&self) -> ptp_state::Thresholds {
         let d = ptp_state::Thresholds::default();

@@ -137,6 +137,7 @@ impl ProfilePlan {
             interfaces: self.interfaces.clone(),
             clock_type,
             leading_interface: settings.get("leadingInterface").cloned(),
+            extra_thresholds: self.profile.tbc_thresholds(),
         }
     }
 }

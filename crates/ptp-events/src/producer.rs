@@ -429,11 +429,12 @@ pub fn read_profiles(
     node: &str,
 ) -> (Vec<(String, ptp_state::ProfileInfo)>, Vec<String>) {
     let mut notes = Vec::new();
-    let thresholds: std::collections::HashMap<String, ptp_state::Thresholds> =
+    type Known = (ptp_state::Thresholds, Vec<(String, i64)>);
+    let thresholds: std::collections::HashMap<String, Known> =
         match ptp_config::load_profiles(profile_file, &ptp_config::NodeSelector::new(node)) {
             Ok((_, profiles)) => profiles
                 .iter()
-                .map(|p| (p.name().to_owned(), p.thresholds()))
+                .map(|p| (p.name().to_owned(), (p.thresholds(), p.tbc_thresholds())))
                 .collect(),
             Err(e) => {
                 notes.push(format!("{e}; default thresholds are used"));
@@ -451,12 +452,13 @@ pub fn read_profiles(
         .into_iter()
         .filter(|c| matches!(c.process.as_str(), "ptp4l" | "ts2phc"))
         .map(|c| {
-            let t = c
+            let (t, extra) = c
                 .profile
                 .as_ref()
-                .and_then(|p| thresholds.get(p).copied())
+                .and_then(|p| thresholds.get(p).cloned())
                 .unwrap_or_default();
-            let info = c.profile_info(t);
+            let mut info = c.profile_info(t);
+            info.extra_thresholds = extra;
             (c.config_name, info)
         })
         .collect();

@@ -84,6 +84,9 @@ pub struct ProfileInfo {
     pub clock_type: ClockType,
     /// `ptpSettings.leadingInterface` (T-GM/T-BC), when set.
     pub leading_interface: Option<String>,
+    /// Further `openshift_ptp_threshold` series, name and value: a T-BC's parameters
+    /// ([`crate::tbc::TbcParams::threshold_series`]).
+    pub extra_thresholds: Vec<(String, i64)>,
 }
 
 impl ProfileInfo {

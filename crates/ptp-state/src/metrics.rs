@@ -138,7 +138,7 @@ impl Engine {
         );
         let mut threshold = MetricFamily::new(
             "openshift_ptp_threshold",
-            "Profile thresholds: HoldOverTimeout (s), MaxOffsetThreshold and MinOffsetThreshold (ns)",
+            "Profile thresholds: HoldOverTimeout (s), MaxOffsetThreshold and MinOffsetThreshold (ns); for a T-BC also MaxInSpecOffset, LocalMaxHoldoverOffSet (ns), LocalHoldoverTimeout (s), inSyncConditionThreshold (ns), inSyncConditionTimes",
         );
         let mut nmea = MetricFamily::new(
             "openshift_ptp_nmea_status",
@@ -342,6 +342,12 @@ impl Engine {
                 ],
                 th.min_offset,
             );
+            for (t, v) in &p.extra_thresholds {
+                threshold.add(
+                    &[("node", node), ("profile", name), ("threshold", t.as_str())],
+                    *v,
+                );
+            }
         }
         for p in &self.synce {
             let Some((ql, ext)) = p.ql else { continue };

@@ -210,6 +210,33 @@ impl TbcParams {
     }
 }
 
+impl TbcParams {
+    /// The `openshift_ptp_threshold` series of a T-BC (spec §11.1.6): MaxInSpecOffset,
+    /// LocalMaxHoldoverOffSet (ns), LocalHoldoverTimeout (s), inSyncConditionThreshold (ns),
+    /// inSyncConditionTimes.
+    pub fn threshold_series(&self) -> Vec<(String, i64)> {
+        vec![
+            (
+                "MaxInSpecOffset".into(),
+                self.max_in_spec_offset_ns.round() as i64,
+            ),
+            (
+                "LocalMaxHoldoverOffSet".into(),
+                self.local_max_holdover_offset_ns.round() as i64,
+            ),
+            (
+                "LocalHoldoverTimeout".into(),
+                (self.local_holdover_timeout / 1_000_000_000) as i64,
+            ),
+            (
+                "inSyncConditionThreshold".into(),
+                self.in_sync_threshold_ns.round() as i64,
+            ),
+            ("inSyncConditionTimes".into(), i64::from(self.in_sync_times)),
+        ]
+    }
+}
+
 /// What the TT must announce in a local state (clock-requirements §2.5). For Locked the daemon
 /// copies the upstream data sets instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
