@@ -358,8 +358,28 @@ impl Hub {
             at: Instant::now(),
         });
         let i = resource.index();
+        // One line per published change: "when did this node go FREERUN?" from the logs alone.
+        let summary = |values: &[Value]| {
+            values
+                .iter()
+                .map(|v| format!("{}={}", v.resource_address, v.value))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let log = tracing::enabled!(tracing::Level::INFO);
+        let new = if log {
+            summary(&ev.data.values)
+        } else {
+            String::new()
+        };
         let subscribers = {
             let mut st = self.state.lock().expect("hub lock");
+            if log {
+                let old = st.latest[i]
+                    .as_ref()
+                    .map_or_else(|| "none".to_owned(), |l| summary(&l.values));
+                tracing::info!(resource = %self.addresses[i], from = %old, to = %new, "state change published");
+            }
             st.seq[i] += 1;
             st.latest[i] = Some(Latest {
                 seq: st.seq[i],

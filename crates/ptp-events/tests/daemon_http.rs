@@ -297,16 +297,27 @@ async fn the_producer_publishes_the_daemons_interface_alias() {
             Some(false) => format!("http://127.0.0.1:{}", free_port()),
             None => "off".to_owned(),
         };
-        let _producer = Kill(
-            proxy_command(dir.path(), port)
-                .arg("--socket")
-                .arg(&socket)
-                .arg("--ptp-config-dir")
-                .arg(dir.path().join("run"))
-                .args(["--daemon-api", &daemon_api])
-                .spawn()
-                .unwrap(),
-        );
+        let mut child = proxy_command(dir.path(), port)
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--ptp-config-dir")
+            .arg(dir.path().join("run"))
+            .args(["--daemon-api", &daemon_api])
+            .env("LOG_LEVEL", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut o = sink.lock().unwrap();
+                o.push_str(&l);
+                o.push('\n');
+            }
+        });
+        let _producer = Kill(child);
         let (endpoint, seen) = recorder(|v| {
             (!is_placeholder(v)).then(|| {
                 v["data"]["values"][0]["ResourceAddress"]
@@ -341,5 +352,16 @@ async fn the_producer_publishes_the_daemons_interface_alias() {
             format!("/cluster/node/{NODE}/{want}/master"),
             "--daemon-api {daemon_api}"
         );
+        // The producer's log has one line per published change, old → new.
+        let want_line = format!("to=/cluster/node/{NODE}/{want}/master=LOCKED");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !log.lock().unwrap().contains(&want_line) {
+            assert!(
+                Instant::now() < deadline,
+                "no 'state change published' line with {want_line}: {}",
+                log.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
