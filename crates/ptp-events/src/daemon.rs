@@ -201,7 +201,7 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         None
     };
     let http_addr = crate::producer::parse_listen_addr(&args.http_addr)
-        .with_context(|| format!("--http-addr {}", args.http_addr))?;
+        .map_err(|e| crate::usage("--http-addr", e))?;
     tracing::info!(profiles = %opts.profile_file.display(), run_dir = %opts.render.run_dir.display(), socket = ?opts.socket_path, "daemon starting");
     let d = daemon::Daemon::new(opts);
     let (http_stop, http_stop_rx) = tokio::sync::watch::channel(false);

@@ -151,9 +151,31 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             fatal(format, &e);
-            std::process::ExitCode::FAILURE
+            if e.downcast_ref::<UsageError>().is_some() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// A bad flag value found after parsing (an address that does not parse, a range upside down):
+/// reported as clap reports its own, exit 2.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// `flag`: `e`, as a [`UsageError`].
+pub(crate) fn usage(flag: &str, e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(UsageError(format!("{flag}: {e:#}")))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -203,9 +203,7 @@ pub fn parse_listen_addr(s: &str) -> anyhow::Result<Option<SocketAddr>> {
         return Ok(None);
     }
     if let Some(port) = s.strip_prefix(':') {
-        let port: u16 = port
-            .parse()
-            .with_context(|| format!("--metrics-addr {s:?}: bad port"))?;
+        let port: u16 = port.parse().with_context(|| format!("{s:?}: bad port"))?;
         return Ok(Some(SocketAddr::new(
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port,
@@ -213,7 +211,7 @@ pub fn parse_listen_addr(s: &str) -> anyhow::Result<Option<SocketAddr>> {
     }
     let addr = s
         .parse()
-        .with_context(|| format!("--metrics-addr {s:?}: expected HOST:PORT, :PORT or off"))?;
+        .with_context(|| format!("{s:?}: expected HOST:PORT, :PORT or off"))?;
     Ok(Some(addr))
 }
 
@@ -256,7 +254,8 @@ impl ProxyArgs {
             uri_location_base,
             node_name,
             api_addr: SocketAddr::new(self.api_bind, self.api_port),
-            metrics_addr: parse_listen_addr(&self.metrics_addr)?,
+            metrics_addr: parse_listen_addr(&self.metrics_addr)
+                .map_err(|e| crate::usage("--metrics-addr", e))?,
             store_path: self.store_path.clone(),
             delivery: DeliveryConfig {
                 timeout: Duration::from_millis(self.delivery_timeout_ms),

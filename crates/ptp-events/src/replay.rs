@@ -60,6 +60,16 @@ fn calendar(at: u64, year: i32) -> Option<DateTime<Utc>> {
 
 /// Runs the replay.
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    // As the daemon checks a profile's thresholds: the window must not be upside down.
+    if args.min_offset >= args.max_offset {
+        return Err(crate::usage(
+            "--min-offset",
+            format!(
+                "{} is not below --max-offset {}",
+                args.min_offset, args.max_offset
+            ),
+        ));
+    }
     let input: Box<dyn BufRead> = if args.log.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {

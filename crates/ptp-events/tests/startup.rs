@@ -187,3 +187,72 @@ fn a_bad_log_level_is_refused_and_an_empty_one_is_the_default() {
         "an empty LOG_LEVEL must not silence: {err}"
     );
 }
+
+/// A bad flag value is a usage error, exit 2, naming the flag the user gave.
+#[test]
+fn bad_flag_values_exit_2_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.txt");
+    std::fs::write(
+        &log,
+        "ptp4l[1.0]: [ptp4l.0.config] master offset 5 s2 freq 0 path delay 1\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_ptp-events");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "daemon",
+                "--node-name",
+                "n",
+                "--no-socket",
+                "--http-addr",
+                "bogus",
+                "--profile-file",
+            ]
+            .into_iter()
+            .map(String::from)
+            .chain([dir.path().join("p").display().to_string()])
+            .collect(),
+            "--http-addr",
+        ),
+        (
+            vec!["replay", "--min-offset", "10", "--max-offset", "5"]
+                .into_iter()
+                .map(String::from)
+                .chain([log.display().to_string()])
+                .collect(),
+            "--min-offset",
+        ),
+    ];
+    for (args, flag) in cases {
+        let out = std::process::Command::new(bin)
+            .args(&args)
+            .env("LOG_LEVEL", "warn")
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
+    let out = std::process::Command::new(bin)
+        .args([
+            "proxy",
+            "--api-bind",
+            "127.0.0.1",
+            "--metrics-addr",
+            "bogus",
+        ])
+        .args(["--api-port", &free_port().to_string()])
+        .arg("--store-path")
+        .arg(dir.path().join("store"))
+        .env("NODE_NAME", "n1")
+        .env("LOG_LEVEL", "warn")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--metrics-addr: \"bogus\""), "{err}");
+}
