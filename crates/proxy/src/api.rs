@@ -222,16 +222,46 @@ async fn edge(State(guard): State<Guard>, mut req: Request, next: Next) -> Respo
     } else if let AuthDecision::TooManyRequests(why, wait) = decision {
         too_many(why, wait)
     } else if req.method() == Method::HEAD {
-        let mut r = problem(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "HEAD is not supported by this API; use GET",
-        );
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET"));
-        r
+        // Ask the router which methods this path has: a method no route takes gets its 405
+        // with the route's Allow (or the 404 of an unknown path).
+        let mut probe = req;
+        *probe.method_mut() = Method::from_bytes(b"PROBE").expect("a method token");
+        let routed = next.run(probe).await;
+        if routed.status() == StatusCode::METHOD_NOT_ALLOWED {
+            let mut r = problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "HEAD is not supported by this API; use GET",
+            );
+            if let Some(allow) = routed.headers().get(header::ALLOW) {
+                r.headers_mut().insert(header::ALLOW, allow.clone());
+            }
+            r
+        } else {
+            routed
+        }
     } else {
         next.run(req).await
     };
+    // HEAD is refused above: an Allow header must not offer it (RFC 9110 §10.2.1).
+    let mut resp = resp;
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = resp
+            .headers()
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+        && allow
+            .split(',')
+            .any(|m| m.trim().eq_ignore_ascii_case("HEAD"))
+    {
+        let kept: Vec<&str> = allow
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.eq_ignore_ascii_case("HEAD") && !m.is_empty())
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&kept.join(",")) {
+            resp.headers_mut().insert(header::ALLOW, v);
+        }
+    }
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;

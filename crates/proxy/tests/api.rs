@@ -396,6 +396,7 @@ async fn unknown_paths_and_methods() {
         ("POST", "/log"),
         ("PUT", "/subscriptions/status/abc"),
         ("HEAD", "/health"),
+        ("HEAD", "/subscriptions"),
     ] {
         let resp = c
             .request(method.parse().unwrap(), url(&p, path))
@@ -403,10 +404,20 @@ async fn unknown_paths_and_methods() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 405, "{method} {path}");
-        assert!(
-            resp.headers().contains_key("allow"),
-            "{method} {path}: Allow header"
-        );
+        let allow = resp
+            .headers()
+            .get("allow")
+            .unwrap_or_else(|| panic!("{method} {path}: Allow header"))
+            .to_str()
+            .unwrap()
+            .to_owned();
+        // Only methods that work there: never HEAD, which this API refuses (RFC 9110).
+        assert!(!allow.contains("HEAD"), "{method} {path}: Allow {allow}");
+        if path == "/subscriptions" {
+            let mut m: Vec<&str> = allow.split(',').map(str::trim).collect();
+            m.sort();
+            assert_eq!(m, ["DELETE", "GET", "POST"], "{method} {path}");
+        }
         if method != "HEAD" {
             assert_problem(resp, 405).await;
         }
