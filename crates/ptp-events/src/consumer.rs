@@ -18,8 +18,9 @@ use ptp_events_client::{
 /// Flags and environment of the reference consumer (names follow the Go example consumer).
 #[derive(Args, Debug, Clone)]
 pub struct ConsumerArgs {
-    /// host:port of this consumer as the publishers reach it. The consumer listens on this port
-    /// on every interface; EndpointUri is http://<local-api-addr>/event.
+    /// host:port of this consumer as the publishers reach it; EndpointUri is
+    /// http://<local-api-addr>/event. An IP host is listened on as given, `localhost` on the
+    /// loopback, a name (a Service) on every interface.
     #[arg(long, default_value = "localhost:8989")]
     pub local_api_addr: String,
     /// API path of the publishers.
@@ -165,6 +166,19 @@ pub enum OnConflict {
     ReplaceOwn,
 }
 
+/// Where to listen for `--local-api-addr` `host:port`: an IP literal is bound as given,
+/// `localhost` is the loopback; a name (a Kubernetes Service, which is not an address of the
+/// pod) is listened for on every interface, as the Go consumer always does.
+fn bind_address(local: &str) -> std::net::IpAddr {
+    use std::net::{IpAddr, Ipv4Addr};
+    let host = local.rsplit_once(':').map_or(local, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") {
+        return IpAddr::V4(Ipv4Addr::LOCALHOST);
+    }
+    host.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
 /// The resources to subscribe to.
 fn resources(args: &ConsumerArgs, node: &str) -> Vec<String> {
     if !args.resources.is_empty() {
@@ -264,12 +278,13 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
         bail!("--resources: no resource given");
     }
 
+    let bind_ip = bind_address(&local);
     let receiver = match tls {
-        None => Receiver::bind(("0.0.0.0", port), on_event).await,
-        Some(tls) => Receiver::bind_tls(("0.0.0.0", port), "/event", on_event, tls).await,
+        None => Receiver::bind((bind_ip, port), on_event).await,
+        Some(tls) => Receiver::bind_tls((bind_ip, port), "/event", on_event, tls).await,
     }
     .with_context(|| format!("cannot listen on port {port} (from --local-api-addr {local})"))?;
-    tracing::info!(endpoint_uri = %endpoint_uri, "Starting local API listening to :{port}");
+    tracing::info!(endpoint_uri = %endpoint_uri, listen = %std::net::SocketAddr::new(bind_ip, port), "Starting local API listening to :{port}");
 
     let mut subscriber = Subscriber::new(endpoint_uri)
         .resources(resources.clone())
@@ -370,5 +385,25 @@ mod tests {
         assert!(parse_go_bool("yes").is_err());
         assert_eq!(parse_consumer_type("ptp"), Ok(ConsumerType::Ptp));
         assert!(parse_consumer_type("nope").is_err());
+    }
+}
+
+#[cfg(test)]
+mod bind_tests {
+    use super::bind_address;
+
+    #[test]
+    fn the_given_host_is_bound_and_a_name_means_every_interface() {
+        assert_eq!(bind_address("127.0.0.1:8989").to_string(), "127.0.0.1");
+        assert_eq!(bind_address("localhost:8989").to_string(), "127.0.0.1");
+        assert_eq!(bind_address("[::1]:8989").to_string(), "::1");
+        assert_eq!(bind_address("10.1.2.3:27017").to_string(), "10.1.2.3");
+        assert_eq!(
+            bind_address(
+                "consumer-events-subscription-service.cloud-events.svc.cluster.local:27017"
+            )
+            .to_string(),
+            "0.0.0.0"
+        );
     }
 }
