@@ -287,6 +287,14 @@ impl Daemon {
                     if !missing_logged {
                         tracing::warn!(file = %self.opts.profile_file.display(), error = %e, "cannot read the profile file; waiting for it (running processes are kept)");
                         missing_logged = true;
+                        // `/ready` says why (a missing profile directory, a missing file).
+                        let why = match self.opts.profile_file.parent() {
+                            Some(d) if !d.as_os_str().is_empty() && !d.is_dir() => {
+                                format!("the profile directory {} does not exist", d.display())
+                            }
+                            _ => format!("{}: cannot read: {e}", self.opts.profile_file.display()),
+                        };
+                        self.lock().last_error = Some(why);
                     }
                     continue;
                 }

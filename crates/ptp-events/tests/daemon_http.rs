@@ -158,6 +158,11 @@ async fn ready_emit_logs_and_port_aliases() {
     let (status, body) = get(port, "/ready").await;
     assert_eq!(status, 503);
     assert!(body.contains("no profile applied yet"), "{body}");
+    // ... and why, once the daemon has looked for it.
+    ready_until(port, "the reason", |s, b| {
+        s == 503 && b.contains("profile.json: cannot read")
+    })
+    .await;
     assert_eq!(get(port, "/port-aliases").await, (200, "{}".to_owned()));
 
     // A profile: ptp4l runs but has printed nothing.
@@ -364,4 +369,30 @@ async fn the_producer_publishes_the_daemons_interface_alias() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// `/ready` names a missing profile directory (the operator's ConfigMap not mounted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_names_a_missing_profile_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    stand_in(dir.path());
+    let port = free_port();
+    let missing = dir.path().join("no-such-dir");
+    let _daemon = Kill(
+        Command::new(env!("CARGO_BIN_EXE_ptp-events"))
+            .args(["daemon", "--node-name", NODE, "--no-socket"])
+            .arg("--profile-file")
+            .arg(missing.join(NODE))
+            .arg("--run-dir")
+            .arg(dir.path().join("run"))
+            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .env("LOG_LEVEL", "warn")
+            .spawn()
+            .unwrap(),
+    );
+    let want = format!("the profile directory {} does not exist", missing.display());
+    ready_until(port, "the missing directory", |s, b| {
+        s == 503 && b.contains(&want)
+    })
+    .await;
 }
