@@ -326,7 +326,7 @@ impl Producer {
                 rx.clone(),
             )));
         }
-        tracing::info!(api = %api_addr, tls = tls.is_some(), metrics_tls = policy.metrics_tls, mutual_tls = policy.tls.as_ref().is_some_and(|t| t.client_ca.is_some()), metrics = %metrics_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()), store = %cfg.store_path.display(), node = %cfg.node_name, "producer ready");
+        tracing::info!(api = %api_addr, tls = tls.is_some(), metrics_tls = policy.metrics_tls, mutual_tls = policy.tls.as_ref().is_some_and(|t| t.client_ca.is_some()), metrics = %metrics_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()), store = %cfg.store_path.display(), node = %cfg.node_name, "API and metrics listening");
         Ok(Producer {
             hub,
             api_addr,

@@ -405,7 +405,13 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let ingest_cfg = args.ingest(&cfg.node_name);
     let policy = args.policy()?;
     let producer = Producer::start_with(cfg, policy).await?;
+    let socket = ingest_cfg
+        .socket
+        .as_ref()
+        .map_or_else(|| "off".to_owned(), |p| p.display().to_string());
     let ingest = Ingest::start(producer.hub.clone(), ingest_cfg).await?;
+    // Every listener is up (API, metrics, the daemon socket).
+    tracing::info!(api = %producer.api_addr, socket = %socket, "producer ready");
     let learn = tokio::spawn(learn_profiles(
         ingest.engine(),
         args.ptp_config_dir.clone(),
