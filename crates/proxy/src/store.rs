@@ -59,8 +59,26 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in directory `dir` and returns every stored subscription.
     pub fn open(dir: &Path) -> Result<(Store, Vec<SubscriptionInfo>), StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::new(dir, format!("cannot create directory: {e}")))?;
+        if !dir.is_dir() {
+            // Only the last component is created (mode 0700, as the Go producer's store): a
+            // mistyped path must not grow a tree of directories.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty())
+                && !parent.is_dir()
+            {
+                return Err(StoreError::new(
+                    dir,
+                    format!(
+                        "its parent directory {} does not exist (only the last directory is created)",
+                        parent.display()
+                    ),
+                ));
+            }
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| StoreError::new(dir, format!("cannot create directory: {e}")))?;
+        }
         let path = dir.join(STORE_FILE);
         let db = open_db(&path).map_err(|e| StoreError::new(&path, format!("cannot open: {e}")))?;
         let loaded = load(&db).map_err(|e| StoreError::new(&path, format!("cannot load: {e}")))?;

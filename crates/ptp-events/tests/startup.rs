@@ -258,3 +258,35 @@ fn bad_flag_values_exit_2_naming_the_flag() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--metrics-addr: \"bogus\""), "{err}");
 }
+
+/// A `--store-path` whose parent does not exist is refused, naming it; nothing is created.
+#[test]
+fn a_store_path_under_a_missing_parent_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir.path().join("typo").join("store");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ptp-events"))
+        .args([
+            "proxy",
+            "--api-bind",
+            "127.0.0.1",
+            "--metrics-addr",
+            "off",
+            "--socket",
+            "off",
+        ])
+        .args(["--api-port", &free_port().to_string()])
+        .arg("--store-path")
+        .arg(&deep)
+        .env("NODE_NAME", "n1")
+        .env("LOG_LEVEL", "warn")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("typo") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(!dir.path().join("typo").exists(), "nothing created");
+}
