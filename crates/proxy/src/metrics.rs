@@ -138,7 +138,7 @@ impl Metrics {
                 .expect("unique metric");
             g
         };
-        Metrics {
+        let m = Metrics {
             connections_open: int_gauge(
                 "cne_api_connections_open",
                 "REST API connections open now",
@@ -186,7 +186,14 @@ impl Metrics {
                 "Delivery attempts retried after a transport error",
             ),
             registry,
+        };
+        // Every documented counter exists from the start, at 0, so that rate() and absent()
+        // work before the first refusal.
+        for reason in ["total", "per_client", "evicted"] {
+            m.connections_refused.with_label_values(&[reason]);
+            m.metrics_connections_refused.with_label_values(&[reason]);
         }
+        m
     }
 
     /// The text exposition of every metric.

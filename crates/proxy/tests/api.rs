@@ -670,6 +670,11 @@ async fn metrics_have_the_go_names_and_parse() {
         "cne_events_received{status=\"success\",type=\"/cluster/node/node1/sync/ptp-status/lock-state\"} 1",
         "cne_events_received{status=\"no_subscriber\",type=\"/cluster/node/node1/sync/sync-status/sync-state\"} 1",
         "cne_delivery_latency_seconds_count 1",
+        // Documented counters exist from the start (rate() and absent() work).
+        "cne_api_connections_refused_total{reason=\"total\"} 0",
+        "cne_api_connections_refused_total{reason=\"per_client\"} 0",
+        "cne_metrics_connections_refused_total{reason=\"evicted\"} 0",
+        "cne_delivery_dropped_total 0",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
