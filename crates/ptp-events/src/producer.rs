@@ -223,8 +223,23 @@ impl ProxyArgs {
             .split('.')
             .next()
             .and_then(|m| m.parse::<u32>().ok());
-        if major.is_none_or(|m| m < 2) {
-            bail!("REST API v1 is no longer supported. Please update the API version to 2.0.");
+        match major {
+            None => {
+                return Err(crate::usage(
+                    "--api-version",
+                    format!(
+                        "{:?} is not a version (only 2.0 is supported)",
+                        self.api_version
+                    ),
+                ));
+            }
+            Some(m) if m < 2 => {
+                return Err(crate::usage(
+                    "--api-version",
+                    "REST API v1 is no longer supported. Please update the API version to 2.0.",
+                ));
+            }
+            Some(_) => {}
         }
         let node_name = match &self.node_name {
             Some(n) if !n.trim().is_empty() => n.trim().to_owned(),

@@ -238,6 +238,19 @@ fn bad_flag_values_exit_2_naming_the_flag() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(flag), "{args:?}: {err}");
     }
+    for (version, says) in [
+        ("banana", "not a version"),
+        ("1.0", "v1 is no longer supported"),
+    ] {
+        let out = proxy_command(dir.path(), free_port())
+            .args(["--api-version", version])
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("--api-version") && err.contains(says), "{err}");
+    }
     let out = std::process::Command::new(bin)
         .args([
             "proxy",
