@@ -532,6 +532,27 @@ impl Receiver {
         format!("{scheme}://{addr}{}", self.path)
     }
 
+    /// The EndpointUri a producer elsewhere reaches this receiver at: `host` (an IP address
+    /// or a name; an IPv6 address gets its brackets) with this receiver's port, scheme and path.
+    /// In a pod, `host` is the pod IP (the downward API's `status.podIP`, e.g. in `POD_IP`) or
+    /// a Service name:
+    ///
+    /// ```no_run
+    /// # async fn f(r: ptp_events_client::Receiver) {
+    /// let pod_ip = std::env::var("POD_IP").expect("POD_IP from the downward API");
+    /// let endpoint_uri = r.endpoint_uri_for(&pod_ip); // http://10.128.0.7:8989/event
+    /// # }
+    /// ```
+    pub fn endpoint_uri_for(&self, host: &str) -> String {
+        let host = host.trim();
+        let host = match host.parse::<std::net::Ipv6Addr>() {
+            Ok(v6) => format!("[{v6}]"),
+            Err(_) => host.to_owned(),
+        };
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{host}:{}{}", self.local_addr.port(), self.path)
+    }
+
     /// Stops listening and waits for in-flight requests to finish.
     pub async fn stop(self) -> io::Result<()> {
         let _ = self.shutdown.send(true);
@@ -648,5 +669,26 @@ mod tests {
             "{:?}",
             t0.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn endpoint_uri_for_a_pod_ip_or_a_service() {
+        let (handler, _events) = channel(1);
+        let r = Receiver::bind("0.0.0.0:0", handler).await.unwrap();
+        let port = r.local_addr().port();
+        assert_eq!(r.endpoint_uri(), format!("http://127.0.0.1:{port}/event"));
+        assert_eq!(
+            r.endpoint_uri_for("10.128.0.7"),
+            format!("http://10.128.0.7:{port}/event")
+        );
+        assert_eq!(
+            r.endpoint_uri_for("fd00::7"),
+            format!("http://[fd00::7]:{port}/event")
+        );
+        assert_eq!(
+            r.endpoint_uri_for("consumer.cloud-events.svc"),
+            format!("http://consumer.cloud-events.svc:{port}/event")
+        );
+        r.stop().await.unwrap();
     }
 }
