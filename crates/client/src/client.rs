@@ -172,7 +172,22 @@ impl ClientBuilder {
     }
 }
 
-/// The API root URL of a publisher given as `host:port`, `http://host:port` or a full URL.
+/// The producer's API port, used when a publisher address gives none.
+pub const DEFAULT_API_PORT: u16 = 9043;
+
+/// Whether `url` (with a scheme) names a port in its authority.
+fn explicit_port(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host_port.rfind(']') {
+        Some(end) => host_port[end..].contains(':'),
+        None => host_port.contains(':'),
+    }
+}
+
+/// The API root URL of a publisher given as `host:port`, `http://host:port` or a full URL (no
+/// port: [`DEFAULT_API_PORT`]).
 fn api_url(publisher: &str, api_path: Option<&str>) -> Result<Url, Error> {
     let invalid = |message: String| Error::InvalidAddress {
         address: publisher.to_owned(),
@@ -196,6 +211,11 @@ fn api_url(publisher: &str, api_path: Option<&str>) -> Result<Url, Error> {
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("no host".into()));
+    }
+    // No port given: the API's port (9043), never http's 80.
+    if !explicit_port(&with_scheme) {
+        url.set_port(Some(DEFAULT_API_PORT))
+            .map_err(|()| invalid("cannot set the port".into()))?;
     }
     let path = match api_path {
         Some(p) => p.to_owned(),
@@ -604,6 +624,24 @@ mod tests {
         );
         assert!(base("ftp://h:1").is_err());
         assert!(base("http://").is_err());
+        // No port: the API's 9043, not http's 80; an explicit 80 stays.
+        assert_eq!(
+            base("localhost").unwrap(),
+            "http://localhost:9043/api/ocloudNotifications/v2/"
+        );
+        assert_eq!(
+            base("https://h/api/ocloudNotifications/v2").unwrap(),
+            "https://h:9043/api/ocloudNotifications/v2/"
+        );
+        // (the URL form drops a port equal to the scheme's default)
+        assert_eq!(
+            base("http://h:80").unwrap(),
+            "http://h/api/ocloudNotifications/v2/"
+        );
+        assert_eq!(
+            base("[fd00::1]").unwrap(),
+            "http://[fd00::1]:9043/api/ocloudNotifications/v2/"
+        );
     }
 
     #[test]

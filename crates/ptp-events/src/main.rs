@@ -15,8 +15,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "ptp-events", version, propagate_version = true)]
 struct Cli {
     /// Log format (all lines, the fatal one included). The level is LOG_LEVEL (or RUST_LOG):
-    /// trace, debug, info (the default; warn for `lab`), warn, error, off, or target=level
-    /// directives; anything else is refused at start. Colour only on a terminal without NO_COLOR.
+    /// trace, debug, info (the default; warn for `lab`), warn, error, off (a bare level applies
+    /// to this program; its libraries stay at warn), or target=level directives; anything else
+    /// is refused at start. Colour only on a terminal without NO_COLOR.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "LOG_FORMAT")]
     log_format: LogFormat,
     #[command(subcommand)]
@@ -74,9 +75,37 @@ fn log_filter(default_level: &str) -> Result<tracing_subscriber::EnvFilter, Stri
                 LEVELS.join(", ")
             ));
         }
-        return tracing_subscriber::EnvFilter::try_new(v).map_err(|e| format!("{var}={v:?}: {e}"));
+        return tracing_subscriber::EnvFilter::try_new(scoped(v))
+            .map_err(|e| format!("{var}={v:?}: {e}"));
     }
-    Ok(tracing_subscriber::EnvFilter::new(default_level))
+    Ok(tracing_subscriber::EnvFilter::new(scoped(default_level)))
+}
+
+/// Our crates. A bare `debug` or `trace` applies to them; the libraries under them (HTTP, TLS,
+/// the runtime) stay at `warn`, or a debug log drowns in their internals. Directives
+/// (`hyper=debug`) reach any crate.
+const OUR_CRATES: [&str; 8] = [
+    "ptp_events",
+    "proxy",
+    "daemon",
+    "ptp_state",
+    "ptp_config",
+    "ptp_mgmt",
+    "ptp_events_client",
+    "oran_api",
+];
+
+fn scoped(v: &str) -> String {
+    let level = v.trim().to_ascii_lowercase();
+    if matches!(level.as_str(), "trace" | "debug" | "info") {
+        let mut d = String::from("warn");
+        for c in OUR_CRATES {
+            d.push_str(&format!(",{c}={level}"));
+        }
+        d
+    } else {
+        v.to_owned()
+    }
 }
 
 /// Colour only on a terminal, and never with `NO_COLOR` set (no-color.org).
