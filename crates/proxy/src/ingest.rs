@@ -247,12 +247,12 @@ async fn accept(
         tokio::spawn(async move {
             // The aliases first (at most 2 s; the daemon's lines wait in the socket meanwhile),
             // so that the first events already carry them; then the replay request.
-            if let Some(api) = daemon_api
+            if let Some(api) = daemon_api.clone()
                 && ask_aliases(&api, &engine).await
             {
                 tokio::spawn(async move { ask_replay(api).await });
             }
-            read_lines(stream, &sender).await;
+            read_lines(stream, &sender, daemon_api.as_ref().map(|a| (a, &engine))).await;
             sender
                 .counters
                 .connections_open
@@ -264,7 +264,14 @@ async fn accept(
 
 /// Reads newline-terminated lines; a line longer than [`MAX_LINE`] is skipped to its newline
 /// without being buffered whole.
-async fn read_lines(stream: UnixStream, sender: &LineSender) {
+/// With the daemon's API, a `CMD RESTART` (a new profile set, maybe new interfaces) asks for the
+/// aliases again before it is passed on: the first connection often comes before the daemon's
+/// first profile is applied, when it has no interfaces to name yet.
+async fn read_lines(
+    stream: UnixStream,
+    sender: &LineSender,
+    daemon: Option<(&url::Url, &Arc<Mutex<Engine>>)>,
+) {
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut oversized = false;
@@ -296,6 +303,11 @@ async fn read_lines(stream: UnixStream, sender: &LineSender) {
                 sender.counters.oversized.fetch_add(1, Ordering::Relaxed);
             } else {
                 let text = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(&line));
+                if let Some((api, engine)) = daemon
+                    && text == "CMD RESTART"
+                {
+                    ask_aliases(api, engine).await;
+                }
                 if !sender.send(text.into_owned()).await {
                     return;
                 }
