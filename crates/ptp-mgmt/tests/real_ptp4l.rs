@@ -478,6 +478,19 @@ async fn missing_stale_and_silent_sockets_are_clear_errors_not_hangs() {
     // A socket left by a ptp4l that exited: nobody reads it.
     let stale = dir.path().join("stale.sock");
     drop(StdDatagram::bind(&stale).expect("bind"));
+    // A process forked meanwhile by a test running beside this one holds the socket until it
+    // execs (close-on-exec): wait until the socket is really gone, as a probe sees it.
+    let probe = StdDatagram::unbound().expect("probe");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while probe.send_to(b"?", &stale).map_err(|e| e.kind())
+        != Err(std::io::ErrorKind::ConnectionRefused)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the closed socket still takes datagrams"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut c = Client::new(&stale, dir.path(), cfg.clone()).expect("c");
     let e = c.parent_data_set().await.expect_err("stale");
     assert!(matches!(e, MgmtError::Refused { .. }), "{e}");
