@@ -53,19 +53,53 @@ impl Default for ClassSettings {
     }
 }
 
-/// What one watcher needs: which ptp4l, where, and how it is addressed.
+/// A profile's ptp4l as a management peer: its config, its socket, how it is addressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClassWatch {
+pub struct Ptp4lTarget {
     /// `ptp4l.N.config`, the config the lines name.
     pub config_file: String,
     /// ptp4l's `uds_address`.
     pub socket: PathBuf,
+    /// ptp4l's domainNumber (its UNIX port ignores other domains).
+    pub domain: u8,
+    /// ptp4l's transportSpecific.
+    pub transport_specific: u8,
+}
+
+impl Ptp4lTarget {
+    /// `profile`'s ptp4l, or `None` (no ptp4l, or no `uds_address` rendered).
+    pub fn of(profile: &ProfilePlan) -> Option<Ptp4lTarget> {
+        let p = profile
+            .processes
+            .iter()
+            .find(|p| p.kind == ProcessKind::Ptp4l)?;
+        let conf = LinuxptpConf::parse(&p.config_text).ok()?;
+        Some(Ptp4lTarget {
+            config_file: p.config_file.clone(),
+            socket: PathBuf::from(conf.get(GLOBAL, "uds_address")?),
+            domain: number(p, &conf, "domainNumber").unwrap_or(0),
+            transport_specific: number(p, &conf, "transportSpecific").unwrap_or(0),
+        })
+    }
+
+    /// A management client of this ptp4l (its own socket in `local_dir`).
+    pub fn client(&self, local_dir: &Path, timeout: Duration) -> Result<Client, MgmtError> {
+        let cfg = ClientConfig {
+            domain: self.domain,
+            transport_specific: self.transport_specific,
+            timeout,
+        };
+        Client::new(&self.socket, local_dir, cfg)
+    }
+}
+
+/// What one watcher needs: which ptp4l, and whether it is an OC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassWatch {
+    /// The ptp4l.
+    pub target: Ptp4lTarget,
     /// An OC also announces its local class.
     pub ordinary: bool,
-    /// ptp4l's domainNumber and transportSpecific (its UNIX port ignores other values).
-    pub domain: u8,
-    /// transportSpecific.
-    pub transport_specific: u8,
 }
 
 impl ClassWatch {
@@ -74,18 +108,9 @@ impl ClassWatch {
         if profile.clock_kind == ClockKind::Gm {
             return None;
         }
-        let p = profile
-            .processes
-            .iter()
-            .find(|p| p.kind == ProcessKind::Ptp4l)?;
-        let conf = LinuxptpConf::parse(&p.config_text).ok()?;
-        let socket = PathBuf::from(conf.get(GLOBAL, "uds_address")?);
         Some(ClassWatch {
-            config_file: p.config_file.clone(),
-            socket,
+            target: Ptp4lTarget::of(profile)?,
             ordinary: profile.clock_kind == ClockKind::Oc,
-            domain: number(p, &conf, "domainNumber").unwrap_or(0),
-            transport_specific: number(p, &conf, "transportSpecific").unwrap_or(0),
         })
     }
 }
@@ -148,8 +173,8 @@ pub async fn watch(
                     let class = pds.grandmaster_clock_quality.class;
                     if parent != Some(class) {
                         parent = Some(class);
-                        tracing::info!(config = %w.config_file, class, "grandmaster clock class");
-                        hub.publish(clock_class_line(&w.config_file, class, unix_now()));
+                        tracing::info!(config = %w.target.config_file, class, "grandmaster clock class");
+                        hub.publish(clock_class_line(&w.target.config_file, class, unix_now()));
                         kept = Some(class);
                         if w.ordinary {
                             kept = local_class(c, &w, &hub).await.or(kept);
@@ -169,7 +194,7 @@ pub async fn watch(
         if let Some(class) = kept
             && Instant::now() >= next_reannounce
         {
-            hub.publish(clock_class_line(&w.config_file, class, unix_now()));
+            hub.publish(clock_class_line(&w.target.config_file, class, unix_now()));
             next_reannounce = Instant::now() + settings.reannounce;
         }
         tokio::select! {
@@ -185,12 +210,7 @@ fn connect(
     settings: ClassSettings,
     last_failure: &mut Option<String>,
 ) -> Option<Client> {
-    let cfg = ClientConfig {
-        domain: w.domain,
-        transport_specific: w.transport_specific,
-        timeout: settings.timeout,
-    };
-    match Client::new(&w.socket, local_dir, cfg) {
+    match w.target.client(local_dir, settings.timeout) {
         Ok(c) => Some(c),
         Err(e) => {
             note_failure(w, &e, last_failure);
@@ -204,11 +224,11 @@ async fn local_class(c: &mut Client, w: &ClassWatch, hub: &Hub) -> Option<u8> {
     match c.grandmaster_settings().await {
         Ok(g) => {
             let class = g.clock_quality.class;
-            hub.publish(clock_class_line(&w.config_file, class, unix_now()));
+            hub.publish(clock_class_line(&w.target.config_file, class, unix_now()));
             Some(class)
         }
         Err(e) => {
-            tracing::warn!(config = %w.config_file, error = %e, "cannot read the local clock class");
+            tracing::warn!(config = %w.target.config_file, error = %e, "cannot read the local clock class");
             None
         }
     }
@@ -224,9 +244,9 @@ fn note_failure(w: &ClassWatch, e: &MgmtError, last: &mut Option<String>) {
     }
     *last = Some(key);
     if e.is_absent() {
-        tracing::debug!(config = %w.config_file, error = %e, "ptp4l management socket not answering yet");
+        tracing::debug!(config = %w.target.config_file, error = %e, "ptp4l management socket not answering yet");
     } else {
-        tracing::warn!(config = %w.config_file, error = %e, "reading the clock class from ptp4l failed; retrying");
+        tracing::warn!(config = %w.target.config_file, error = %e, "reading the clock class from ptp4l failed; retrying");
     }
 }
 

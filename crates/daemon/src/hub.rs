@@ -40,9 +40,10 @@ struct ReplayCache {
 }
 
 impl ReplayCache {
-    fn observe(&mut self, line: &str) {
+    /// `parsed` is `line` as [`ptp_state::parse_line`] reads it (parsed once per published line).
+    fn observe(&mut self, line: &str, parsed: ParsedLine<'_>) {
         let process = || split_header(line).map_or("", |h| h.process).to_owned();
-        match ptp_state::parse_line(line) {
+        match parsed {
             ParsedLine::ProcessStatus {
                 process, config, ..
             } => {
@@ -161,8 +162,9 @@ impl Hub {
         if self.tap.receiver_count() > 0 {
             let _ = self.tap.send(line.clone());
         }
+        let parsed = ptp_state::parse_line(&line);
         if let ParsedLine::Ptp4lOffset { config, offset, .. }
-        | ParsedLine::Ts2phcOffset { config, offset, .. } = ptp_state::parse_line(&line)
+        | ParsedLine::Ts2phcOffset { config, offset, .. } = parsed
             && offset.unsigned_abs() < 1_000_000_000
             && !self.sane_offsets.borrow().contains(config)
         {
@@ -171,7 +173,7 @@ impl Hub {
             });
         }
         let mut g = self.lock();
-        g.replay.observe(&line);
+        g.replay.observe(&line, parsed);
         if line == CMD_RESTART {
             g.restart_pending = true;
             self.sane_offsets.send_modify(BTreeSet::clear);

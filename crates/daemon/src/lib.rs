@@ -50,7 +50,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use backoff::{Backoff, RestartPolicy};
-pub use class::{ClassSettings, ClassWatch, clock_class_line};
+pub use class::{ClassSettings, ClassWatch, Ptp4lTarget, clock_class_line};
 pub use hub::{Hub, HubStats};
 pub use lines::{CMD_LIVE_START, CMD_RESTART, process_status_line, remove_message_suffix};
 pub use supervisor::{ProcessStatus, RunSettings};
@@ -471,7 +471,7 @@ impl Daemon {
                 .filter(|p| !tbc::is_tbc_part(p))
                 .filter_map(ClassWatch::for_profile)
             {
-                tracing::info!(config = %w.config_file, socket = %w.socket.display(), "reading the clock class from ptp4l");
+                tracing::info!(config = %w.target.config_file, socket = %w.target.socket.display(), "reading the clock class from ptp4l");
                 tasks.push(tokio::spawn(class::watch(
                     w,
                     self.hub.clone(),

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ptp_config::{GLOBAL, LinuxptpConf, Plan, ProcessKind, ProfilePlan};
+use ptp_config::{Plan, ProfilePlan};
 use ptp_mgmt::codec::{Dataset, ExternalGrandmasterProperties};
 use ptp_mgmt::{Client, ClientConfig, ClockQuality, GrandmasterSettings, MgmtError, TimeFlags};
 use ptp_state::parse::{ParsedLine, PortRole};
@@ -35,7 +35,7 @@ use ptp_state::tbc::{TbcMachine, TbcParams, TbcState, Transition, tbc_status_lin
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use crate::class::clock_class_line;
+use crate::class::{Ptp4lTarget, clock_class_line};
 use crate::hub::Hub;
 use crate::lines::unix_now;
 
@@ -44,36 +44,33 @@ use crate::lines::unix_now;
 pub struct TbcPair {
     /// The TR profile's name.
     pub tr_profile: String,
-    /// `ptp4l.N.config` of TR (the lines the machine reads and the lines it writes name it).
-    pub tr_config: String,
-    /// TR's management socket.
-    pub tr_socket: PathBuf,
+    /// TR's ptp4l (its config names the lines the machine reads and writes).
+    pub tr: Ptp4lTarget,
     /// The interface the status line names (`leadingInterface`, else TR's first).
     pub tr_iface: String,
     /// The TT profile's name; `None`: a T-TSC (a TR without TT), which always reports class
     /// 255 and sets nothing.
     pub tt_profile: Option<String>,
-    /// TT's management socket.
-    pub tt_socket: Option<PathBuf>,
+    /// TT's ptp4l.
+    pub tt: Option<Ptp4lTarget>,
     /// The machine's parameters (TR's `ptpSettings`).
     pub params: TbcParams,
-}
-
-fn socket_of(p: &ProfilePlan) -> Option<PathBuf> {
-    let ptp4l = p.processes.iter().find(|q| q.kind == ProcessKind::Ptp4l)?;
-    let conf = LinuxptpConf::parse(&ptp4l.config_text).ok()?;
-    conf.get(GLOBAL, "uds_address").map(PathBuf::from)
 }
 
 /// Whether a profile is a T-BC's TT (controlled) or TR: no plain clock-class watcher for those.
 pub fn is_tbc_part(p: &ProfilePlan) -> bool {
     let s = &p.profile.ptp_settings;
-    s.contains_key("controllingProfile") || s.get("clockType").is_some_and(|t| t == "T-BC")
+    s.contains_key("controllingProfile") || is_tr(p)
+}
+
+fn is_tr(p: &ProfilePlan) -> bool {
+    p.profile.ptp_settings.get("clockType").map(String::as_str) == Some("T-BC")
 }
 
 impl TbcPair {
-    /// Every T-BC of `plan` (a TT profile naming its TR with `controllingProfile`). Errors: a
-    /// TR that does not exist or has no ptp4l, bad parameters (each named).
+    /// Every T-BC of `plan` (a TT profile naming its TR with `controllingProfile`), and every
+    /// T-TSC (a T-BC TR that no TT names). Errors: a TR that does not exist or has no ptp4l,
+    /// bad parameters (each named).
     pub fn find(plan: &Plan) -> Result<Vec<TbcPair>, String> {
         let mut out = Vec::new();
         for tt in &plan.profiles {
@@ -88,65 +85,45 @@ impl TbcPair {
                 .ok_or_else(|| {
                     format!("profile {tt_name:?}: ptpSettings.controllingProfile names {tr_name:?}, which is not a profile of this node")
                 })?;
-            let tr_ptp4l = tr
-                .processes
-                .iter()
-                .find(|q| q.kind == ProcessKind::Ptp4l)
-                .ok_or_else(|| format!("profile {tr_name:?} (a T-BC's TR) runs no ptp4l"))?;
-            let params = TbcParams::from_settings(&tr.profile.ptp_settings)
-                .map_err(|e| format!("profile {tr_name:?}: {e}"))?;
-            let tr_iface = tr
-                .profile
-                .ptp_settings
-                .get("leadingInterface")
-                .cloned()
-                .or_else(|| tr.interfaces.first().cloned())
-                .unwrap_or_default();
-            out.push(TbcPair {
-                tr_profile: tr_name.clone(),
-                tr_config: tr_ptp4l.config_file.clone(),
-                tr_socket: socket_of(tr)
-                    .ok_or_else(|| format!("profile {tr_name:?}: no uds_address"))?,
-                tr_iface,
-                tt_profile: Some(tt_name.to_owned()),
-                tt_socket: Some(
-                    socket_of(tt).ok_or_else(|| {
-                        format!("profile {tt_name:?} (a T-BC's TT) runs no ptp4l")
-                    })?,
-                ),
-                params,
-            });
+            let tt_target = Ptp4lTarget::of(tt)
+                .ok_or_else(|| format!("profile {tt_name:?} (a T-BC's TT) runs no ptp4l"))?;
+            out.push(TbcPair::with_tr(tr, Some((tt_name.to_owned(), tt_target)))?);
         }
-        // A T-BC TR that no TT names is a T-TSC (as the Go daemon infers it).
-        for tr in &plan.profiles {
-            let name = tr.profile.name();
-            if tr.profile.ptp_settings.get("clockType").map(String::as_str) != Some("T-BC")
-                || out.iter().any(|p| p.tr_profile == name)
-            {
-                continue;
+        // (a TR profile that runs no ptp4l has nothing to watch)
+        for tr in plan
+            .profiles
+            .iter()
+            .filter(|p| is_tr(p) && Ptp4lTarget::of(p).is_some())
+        {
+            if !out.iter().any(|p| p.tr_profile == tr.profile.name()) {
+                out.push(TbcPair::with_tr(tr, None)?);
             }
-            let Some(tr_ptp4l) = tr.processes.iter().find(|q| q.kind == ProcessKind::Ptp4l) else {
-                continue;
-            };
-            out.push(TbcPair {
-                tr_profile: name.to_owned(),
-                tr_config: tr_ptp4l.config_file.clone(),
-                tr_socket: socket_of(tr)
-                    .ok_or_else(|| format!("profile {name:?}: no uds_address"))?,
-                tr_iface: tr
-                    .profile
-                    .ptp_settings
-                    .get("leadingInterface")
-                    .cloned()
-                    .or_else(|| tr.interfaces.first().cloned())
-                    .unwrap_or_default(),
-                tt_profile: None,
-                tt_socket: None,
-                params: TbcParams::from_settings(&tr.profile.ptp_settings)
-                    .map_err(|e| format!("profile {name:?}: {e}"))?,
-            });
         }
         Ok(out)
+    }
+
+    fn with_tr(tr: &ProfilePlan, tt: Option<(String, Ptp4lTarget)>) -> Result<TbcPair, String> {
+        let name = tr.profile.name();
+        let target = Ptp4lTarget::of(tr)
+            .ok_or_else(|| format!("profile {name:?} (a T-BC's TR) runs no ptp4l"))?;
+        let params = TbcParams::from_settings(&tr.profile.ptp_settings)
+            .map_err(|e| format!("profile {name:?}: {e}"))?;
+        let tr_iface = tr
+            .profile
+            .ptp_settings
+            .get("leadingInterface")
+            .cloned()
+            .or_else(|| tr.interfaces.first().cloned())
+            .unwrap_or_default();
+        let (tt_profile, tt) = tt.unzip();
+        Ok(TbcPair {
+            tr_profile: name.to_owned(),
+            tr: target,
+            tr_iface,
+            tt_profile,
+            tt,
+            params,
+        })
     }
 }
 
@@ -195,12 +172,13 @@ impl Runner {
     }
 
     fn client(&self, tr: bool) -> Option<Client> {
-        let socket = if tr {
-            &self.pair.tr_socket
+        let target = if tr {
+            &self.pair.tr
         } else {
-            self.pair.tt_socket.as_ref()?
+            self.pair.tt.as_ref()?
         };
-        Client::new(socket, &self.local_dir, ClientConfig::default())
+        target
+            .client(&self.local_dir, ClientConfig::default().timeout)
             .map_err(|e| tracing::warn!(error = %e, "T-BC management client"))
             .ok()
     }
@@ -209,7 +187,7 @@ impl Runner {
         let now = self.now();
         self.hub.publish(tbc_status_line(
             unix_now(),
-            &self.pair.tr_config,
+            &self.pair.tr.config_file,
             &self.pair.tr_iface,
             self.fsm.status_offset(now),
             self.fsm.state(),
@@ -225,8 +203,11 @@ impl Runner {
         };
         if self.announced_class != Some(class) {
             self.announced_class = Some(class);
-            self.hub
-                .publish(clock_class_line(&self.pair.tr_config, class, unix_now()));
+            self.hub.publish(clock_class_line(
+                &self.pair.tr.config_file,
+                class,
+                unix_now(),
+            ));
         }
     }
 
@@ -268,7 +249,7 @@ impl Runner {
             self.tr = self.client(true);
         }
         let Some(tr) = self.tr.as_mut() else {
-            return Err(MgmtError::NoSocket(self.pair.tr_socket.clone()));
+            return Err(MgmtError::NoSocket(self.pair.tr.socket.clone()));
         };
         let parent = tr.parent_data_set().await?;
         let time = tr.time_properties().await?;
@@ -343,10 +324,7 @@ impl Runner {
 
     /// Sets TT's announce when it differs from what was applied.
     async fn apply(&mut self) {
-        if self.pair.tt_socket.is_none()
-            || !*self.gate.borrow()
-            || self.applied == Some(self.desired)
-        {
+        if self.pair.tt.is_none() || !*self.gate.borrow() || self.applied == Some(self.desired) {
             return;
         }
         if self.tt.is_none() {
@@ -386,7 +364,7 @@ impl Runner {
                 port,
                 change: Some(c),
                 ..
-            } if config == self.pair.tr_config => {
+            } if config == self.pair.tr.config_file => {
                 self.fsm.port(port, c.role == PortRole::Slave, now)
             }
             ParsedLine::Ptp4lOffset {
@@ -395,7 +373,7 @@ impl Runner {
                 offset,
                 freq,
                 ..
-            } if config == self.pair.tr_config => {
+            } if config == self.pair.tr.config_file => {
                 self.fsm
                     .offset(offset as f64, freq as f64, servo.locked(), now)
             }
@@ -403,7 +381,7 @@ impl Runner {
                 process: "ptp4l",
                 config,
                 up: false,
-            } if config == self.pair.tr_config => {
+            } if config == self.pair.tr.config_file => {
                 // TR is gone: lost unless it is SLAVE again within its downtime window.
                 self.tr = None;
                 self.fsm.tr_exited(now)
