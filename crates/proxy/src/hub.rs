@@ -289,6 +289,19 @@ impl Hub {
             .publishers
             .with_label_values(&["active"])
             .set(Resource::ALL.len() as f64);
+        // Every per-resource delivery counter exists from the start, at 0, so that `rate()` and
+        // `absent()` work on a node before its first event (the Go producer creates them at the
+        // first event only).
+        for (resource, address) in Resource::ALL.iter().zip(&hub.addresses) {
+            hub.metrics
+                .events_published
+                .with_label_values(&[resource.source(), "success"]);
+            for status in ["success", "failed", "no_subscriber"] {
+                hub.metrics
+                    .events_received
+                    .with_label_values(&[address.as_str(), status]);
+            }
+        }
         if restored > 0 {
             tracing::info!(count = restored, "restored subscriptions from the store");
         }

@@ -216,8 +216,16 @@ async fn bind_socket(path: &Path) -> Result<(UnixListener, crate::uds::BoundPath
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+        // Only the socket's own directory is created (`/cloud-native` in a pod): a mistyped path
+        // is an error, not a tree of new directories.
+        if !dir.is_dir() {
+            std::fs::create_dir(dir).map_err(|e| {
+                err(format!(
+                    "cannot create its directory {} (only the last directory is created): {e}",
+                    dir.display()
+                ))
+            })?;
+        }
     }
     crate::uds::bind_listener(path).await.map_err(err)
 }

@@ -680,11 +680,21 @@ async fn metrics_have_the_go_names_and_parse() {
     }
     // An event nobody subscribed to is not a failure (the Go producer counts it as one).
     assert!(
-        !text.contains(
-            "cne_events_received{status=\"failed\",type=\"/cluster/node/node1/sync/sync-status/sync-state\"}"
+        text.contains(
+            "cne_events_received{status=\"failed\",type=\"/cluster/node/node1/sync/sync-status/sync-state\"} 0"
         ),
         "{text}"
     );
+    // Every resource's delivery counters exist from the start, at 0.
+    for status in ["success", "failed", "no_subscriber"] {
+        let line = format!(
+            "cne_events_received{{status=\"{status}\",type=\"/cluster/node/node1/sync/synce-status/clock-quality\"}} 0"
+        );
+        assert!(text.contains(&line), "missing {line:?} in\n{text}");
+    }
+    assert!(text.contains(
+        "cne_api_events_published{address=\"/sync/gnss-status/gnss-sync-status\",status=\"success\"} 0"
+    ));
     assert!(text.contains(&format!(
         "cne_delivery_queue_depth{{endpoint=\"{}\"}} 0",
         c.url

@@ -123,7 +123,7 @@ pub fn parse_profiles(
             }
             Shape::Other(kind) => {
                 return Err(syntax(format!(
-                    "{what}: kind {kind:?} is not PtpConfig or ConfigMap; fix: give a PtpConfig \
+                    "{what}: {kind} is not a PtpConfig or ConfigMap; fix: give a PtpConfig \
                      resource, or the operator's per-node JSON array of profiles"
                 )));
             }
@@ -174,11 +174,23 @@ fn classify(doc: &Value) -> Shape {
                     .cloned()
                     .unwrap_or_default(),
             ),
-            Some(k) => Shape::Other(k.to_owned()),
+            Some(k) => Shape::Other(format!("kind {k:?}")),
             None if m.contains_key("spec") => Shape::PtpConfig,
             None => Shape::Profile,
         },
-        other => Shape::Other(format!("{other}")),
+        other => {
+            let what = match other {
+                Value::String(_) => "plain text",
+                Value::Number(_) => "a number",
+                Value::Bool(_) => "a boolean",
+                _ => "a scalar",
+            };
+            let mut shown = other.to_string();
+            if shown.chars().count() > 40 {
+                shown = format!("{}...", shown.chars().take(40).collect::<String>());
+            }
+            Shape::Other(format!("{what} ({shown})"))
+        }
     }
 }
 

@@ -338,7 +338,15 @@ fn yaml_syntax_errors_say_where() {
     );
     let e = parse_profiles("kind: Deployment\n", &worker()).expect_err("wrong kind");
     assert!(
-        e.to_string().contains("\"Deployment\" is not PtpConfig"),
+        e.to_string()
+            .contains("kind \"Deployment\" is not a PtpConfig"),
+        "{e}"
+    );
+    // A file of plain text: said so, without nested quoting.
+    let e = parse_profiles("keep me\n", &worker()).expect_err("plain text");
+    assert!(
+        e.to_string()
+            .contains("plain text (\"keep me\") is not a PtpConfig"),
         "{e}"
     );
 }

@@ -229,8 +229,11 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
     let port = local
         .rsplit_once(':')
         .and_then(|(_, p)| p.parse::<u16>().ok())
-        .with_context(|| {
-            format!("--local-api-addr {local}: expected host:port (e.g. localhost:8989)")
+        .ok_or_else(|| {
+            crate::usage(
+                "--local-api-addr",
+                format!("{local:?}: expected host:port (e.g. localhost:8989)"),
+            )
         })?;
     let tls = args
         .local_tls_cert

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use proxy::{DeliveryConfig, Ingest, IngestConfig, Producer, ProducerConfig};
 use ptp_state::EngineConfig;
@@ -243,15 +243,27 @@ impl ProxyArgs {
         }
         let node_name = match &self.node_name {
             Some(n) if !n.trim().is_empty() => n.trim().to_owned(),
-            _ => bail!(
-                "NODE_NAME is not set: set the NODE_NAME environment variable (or --node-name) to this node's name"
-            ),
+            _ => {
+                return Err(crate::usage(
+                    "NODE_NAME",
+                    "not set: set the NODE_NAME environment variable (or --node-name) to this node's name",
+                ));
+            }
         };
         if self.queue_capacity == 0 {
-            bail!("--queue-capacity must be at least 1");
+            return Err(crate::usage("--queue-capacity", "must be at least 1"));
         }
         if self.failure_budget == 0 {
-            bail!("--failure-budget must be at least 1");
+            return Err(crate::usage("--failure-budget", "must be at least 1"));
+        }
+        if self.delivery_timeout_ms == 0 {
+            return Err(crate::usage("--delivery-timeout-ms", "must be at least 1"));
+        }
+        if self.initial_notification_timeout_ms == 0 {
+            return Err(crate::usage(
+                "--initial-notification-timeout-ms",
+                "must be at least 1",
+            ));
         }
         let mut uri_location_base = proxy::uri_location_base(
             &self.transport_host,
@@ -259,6 +271,18 @@ impl ProxyArgs {
             self.node_ip.as_deref(),
             self.api_port,
         );
+        match url::Url::parse(&uri_location_base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+            _ => {
+                return Err(crate::usage(
+                    "--transport-host",
+                    format!(
+                        "{:?}: expected a host or an http(s) URL, e.g. http://ptp-event-publisher-service-NODE_NAME.openshift-ptp.svc.cluster.local:9043",
+                        self.transport_host
+                    ),
+                ));
+            }
+        }
         if self.tls_cert.is_some()
             && let Some(rest) = uri_location_base.strip_prefix("http://")
         {
@@ -305,16 +329,25 @@ impl ProxyArgs {
     /// The API policy these flags describe (authentication, limits, EndpointUri policy).
     pub fn policy(&self) -> anyhow::Result<proxy::ApiPolicy> {
         if self.max_subscriptions == 0 || self.max_subscriptions_per_host == 0 {
-            bail!("--max-subscriptions and --max-subscriptions-per-host must be at least 1");
+            return Err(crate::usage(
+                "--max-subscriptions, --max-subscriptions-per-host",
+                "must be at least 1",
+            ));
         }
         if self.header_read_timeout_ms == 0 {
-            bail!("--header-read-timeout-ms must be at least 1");
+            return Err(crate::usage(
+                "--header-read-timeout-ms",
+                "must be at least 1",
+            ));
         }
         if self.max_connections == 0 || self.max_connections_per_client == 0 {
-            bail!("--max-connections and --max-connections-per-client must be at least 1");
+            return Err(crate::usage(
+                "--max-connections, --max-connections-per-client",
+                "must be at least 1",
+            ));
         }
         if self.idle_timeout_ms == 0 {
-            bail!("--idle-timeout-ms must be at least 1");
+            return Err(crate::usage("--idle-timeout-ms", "must be at least 1"));
         }
         let token_review = if self.auth_token_review {
             let mut cfg =
@@ -332,7 +365,7 @@ impl ProxyArgs {
             cfg.cache_ttl = Duration::from_millis(self.auth_cache_ttl_ms);
             cfg.negative_cache_ttl = Duration::from_millis(self.auth_negative_cache_ttl_ms);
             if self.kube_api_timeout_ms == 0 {
-                bail!("--kube-api-timeout-ms must be at least 1");
+                return Err(crate::usage("--kube-api-timeout-ms", "must be at least 1"));
             }
             cfg.timeout = Duration::from_millis(self.kube_api_timeout_ms);
             cfg.reviews_per_client = self.auth_max_reviews_per_client;
@@ -345,10 +378,11 @@ impl ProxyArgs {
                 || !self.auth_allow_user.is_empty()
                 || !self.auth_allow_group.is_empty();
             if given {
-                bail!(
+                return Err(crate::usage(
                     "--kube-api-server, --kube-ca-file, --kube-token-file, --auth-audience, \
-                     --auth-allow-user and --auth-allow-group need --auth-token-review"
-                );
+                     --auth-allow-user, --auth-allow-group",
+                    "need --auth-token-review",
+                ));
             }
             None
         };
@@ -371,7 +405,12 @@ impl ProxyArgs {
                     client_ca: self.tls_client_ca.clone(),
                 }),
                 (None, None) => None,
-                _ => bail!("--tls-cert and --tls-key go together"),
+                _ => {
+                    return Err(crate::usage(
+                        "--tls-cert, --tls-key",
+                        "go together (give both or neither)",
+                    ));
+                }
             },
             metrics_tls: self.metrics_tls,
         })

@@ -65,6 +65,15 @@ fn socket_flag_never_replaces_what_is_not_a_stale_socket() {
     assert!(std::fs::symlink_metadata(p("link")).unwrap().is_symlink());
     assert!(p("dir").is_dir());
 
+    // A mistyped directory: only the socket's own directory is created, never a tree.
+    let deep = p("typo").join("deeper").join("events.sock");
+    let err = refused(&["--socket", deep.to_str().unwrap()], dir.path());
+    assert!(
+        err.contains("--socket") && err.contains("only the last directory is created"),
+        "{err}"
+    );
+    assert!(!p("typo").exists());
+
     // A live socket: refused, and it still answers.
     let live = std::os::unix::net::UnixListener::bind(p("live.sock")).unwrap();
     let err = refused(&["--socket", p("live.sock").to_str().unwrap()], dir.path());
@@ -238,19 +247,74 @@ fn bad_flag_values_exit_2_naming_the_flag() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(flag), "{args:?}: {err}");
     }
-    for (version, says) in [
-        ("banana", "not a version"),
-        ("1.0", "v1 is no longer supported"),
+    for (args, flag, says) in [
+        (
+            ["--api-version", "banana"],
+            "--api-version",
+            "not a version",
+        ),
+        (
+            ["--api-version", "1.0"],
+            "--api-version",
+            "v1 is no longer supported",
+        ),
+        (
+            ["--delivery-timeout-ms", "0"],
+            "--delivery-timeout-ms",
+            "at least 1",
+        ),
+        (
+            ["--transport-host", "not a url"],
+            "--transport-host",
+            "expected a host or an http(s) URL",
+        ),
+        (
+            ["--transport-host", "ftp://x"],
+            "--transport-host",
+            "expected a host or an http(s) URL",
+        ),
+        (
+            ["--max-subscriptions", "0"],
+            "--max-subscriptions",
+            "at least 1",
+        ),
+        (
+            ["--max-connections", "0"],
+            "--max-connections",
+            "at least 1",
+        ),
+        (["--queue-capacity", "0"], "--queue-capacity", "at least 1"),
     ] {
         let out = proxy_command(dir.path(), free_port())
-            .args(["--api-version", version])
+            .args(["--socket", "off"])
+            .args(args)
             .stderr(Stdio::piped())
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(err.contains("--api-version") && err.contains(says), "{err}");
+        assert!(err.contains(flag) && err.contains(says), "{args:?}: {err}");
     }
+    let out = proxy_command(dir.path(), free_port())
+        .env_remove("NODE_NAME")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("NODE_NAME: not set"), "{err}");
+    let out = std::process::Command::new(bin)
+        .args(["consumer", "--local-api-addr", "bogus"])
+        .env("LOG_LEVEL", "warn")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--local-api-addr") && err.contains("bogus"),
+        "{err}"
+    );
     let out = std::process::Command::new(bin)
         .args([
             "proxy",
