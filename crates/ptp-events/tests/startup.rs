@@ -295,27 +295,17 @@ fn bad_flag_values_exit_2_naming_the_flag() {
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(flag) && err.contains(says), "{args:?}: {err}");
     }
-    let out = proxy_command(dir.path(), free_port())
-        .env_remove("NODE_NAME")
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("NODE_NAME: not set"), "{err}");
-    let out = std::process::Command::new(bin)
+    let mut no_node = proxy_command(dir.path(), free_port());
+    no_node.env_remove("NODE_NAME");
+    exits_with(no_node, 2, &["NODE_NAME: not set"]);
+    let mut consumer = std::process::Command::new(bin);
+    consumer
         .args(["consumer", "--local-api-addr", "bogus"])
-        .env("LOG_LEVEL", "warn")
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("--local-api-addr") && err.contains("bogus"),
-        "{err}"
-    );
-    let out = std::process::Command::new(bin)
+        .env("LOG_LEVEL", "warn");
+    exits_with(consumer, 2, &["--local-api-addr", "bogus"]);
+    // proxy_command sets --metrics-addr off; this one gives it a bad value itself.
+    let mut metrics = std::process::Command::new(bin);
+    metrics
         .args([
             "proxy",
             "--api-bind",
@@ -327,13 +317,18 @@ fn bad_flag_values_exit_2_naming_the_flag() {
         .arg("--store-path")
         .arg(dir.path().join("store"))
         .env("NODE_NAME", "n1")
-        .env("LOG_LEVEL", "warn")
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+        .env("LOG_LEVEL", "warn");
+    exits_with(metrics, 2, &["--metrics-addr: \"bogus\""]);
+}
+
+/// Runs `cmd`, asserts its exit code and that stderr contains every needle.
+fn exits_with(mut cmd: std::process::Command, code: i32, needles: &[&str]) {
+    let out = cmd.stderr(Stdio::piped()).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("--metrics-addr: \"bogus\""), "{err}");
+    assert_eq!(out.status.code(), Some(code), "{cmd:?}: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{cmd:?}: missing {n:?} in {err}");
+    }
 }
 
 /// A `--store-path` whose parent does not exist is refused, naming it; nothing is created.
@@ -341,29 +336,9 @@ fn bad_flag_values_exit_2_naming_the_flag() {
 fn a_store_path_under_a_missing_parent_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let deep = dir.path().join("typo").join("store");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ptp-events"))
-        .args([
-            "proxy",
-            "--api-bind",
-            "127.0.0.1",
-            "--metrics-addr",
-            "off",
-            "--socket",
-            "off",
-        ])
-        .args(["--api-port", &free_port().to_string()])
-        .arg("--store-path")
-        .arg(&deep)
-        .env("NODE_NAME", "n1")
-        .env("LOG_LEVEL", "warn")
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("typo") && err.contains("does not exist"),
-        "{err}"
-    );
+    // proxy_command's store is `<dir>/store`: here `<dir>` is the missing `typo`.
+    let mut cmd = proxy_command(&dir.path().join("typo"), free_port());
+    cmd.args(["--socket", "off"]);
+    exits_with(cmd, 1, &["typo", "does not exist"]);
     assert!(!dir.path().join("typo").exists(), "nothing created");
 }
