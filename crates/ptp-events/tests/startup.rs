@@ -335,7 +335,6 @@ fn exits_with(mut cmd: std::process::Command, code: i32, needles: &[&str]) {
 #[test]
 fn a_store_path_under_a_missing_parent_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let deep = dir.path().join("typo").join("store");
     // proxy_command's store is `<dir>/store`: here `<dir>` is the missing `typo`.
     let mut cmd = proxy_command(&dir.path().join("typo"), free_port());
     cmd.args(["--socket", "off"]);
