@@ -146,7 +146,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     let stats = engine.stats();
-    eprintln!(
+    // A log line (JSON under --log-format json), a warning when lines were cut or not one was
+    // understood.
+    let summary = format!(
         "replayed {line_no} lines: {} understood, {} skipped{}",
         stats.parsed(),
         stats.skipped(),
@@ -156,6 +158,22 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             String::new()
         }
     );
+    if cut > 0 || (line_no > 0 && stats.parsed() == 0) {
+        tracing::warn!(
+            lines = line_no,
+            understood = stats.parsed(),
+            skipped = stats.skipped(),
+            cut,
+            "{summary}"
+        );
+    } else {
+        tracing::info!(
+            lines = line_no,
+            understood = stats.parsed(),
+            skipped = stats.skipped(),
+            "{summary}"
+        );
+    }
     if line_no > 0 && stats.parsed() == 0 {
         anyhow::bail!("{name}: no line was understood (not linuxptp or linuxptp-daemon output?)");
     }

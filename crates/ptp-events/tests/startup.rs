@@ -341,3 +341,81 @@ fn a_store_path_under_a_missing_parent_is_refused() {
     exits_with(cmd, 1, &["typo", "does not exist"]);
     assert!(!dir.path().join("typo").exists(), "nothing created");
 }
+
+/// Every subcommand, not only the producer: logs to a pipe carry no ESC byte, and with
+/// `--log-format json` every stderr line parses as JSON, the fatal one included.
+#[test]
+fn every_subcommand_logs_plain_or_json_to_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_ptp-events");
+    let garbage = dir.path().join("garbage.log");
+    std::fs::write(&garbage, "not a linuxptp line\n").unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_addr = busy.local_addr().unwrap().to_string();
+    let check = |what: &str, err: &str, json: bool| {
+        assert!(!err.contains('\u{1b}'), "{what}: ESC in piped logs: {err}");
+        assert!(!err.trim().is_empty(), "{what}: nothing logged");
+        if json {
+            for l in err.lines() {
+                let v: serde_json::Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {l}"));
+                assert!(v["level"].is_string(), "{what}: {l}");
+            }
+        }
+    };
+    for json in [false, true] {
+        let format = if json { "json" } else { "text" };
+        // Fatal at start: replay of a file with no understood line; a consumer on a busy port.
+        for (what, args) in [
+            ("replay", vec!["replay", garbage.to_str().unwrap()]),
+            (
+                "consumer",
+                vec![
+                    "consumer",
+                    "--local-api-addr",
+                    &busy_addr,
+                    "--http-event-publishers",
+                    "127.0.0.1:1",
+                ],
+            ),
+        ] {
+            let out = std::process::Command::new(bin)
+                .args(&args)
+                .args(["--log-format", format])
+                .env("LOG_LEVEL", "info")
+                .env_remove("NO_COLOR")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1), "{what}");
+            check(what, &String::from_utf8_lossy(&out.stderr), json);
+        }
+        // The daemon runs on (waiting for its profile file): stopped once it has logged.
+        let mut child = std::process::Command::new(bin)
+            .args(["daemon", "--node-name", "n1", "--no-socket"])
+            .args(["--http-addr", "off", "--log-format", format])
+            .arg("--profile-file")
+            .arg(dir.path().join("missing-profile"))
+            .env("LOG_LEVEL", "info")
+            .env_remove("NO_COLOR")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+        assert!(child.wait().unwrap().success());
+        check("daemon", &(first + &rest), json);
+    }
+    drop(busy);
+}
