@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{free_port, proxy_command};
+use common::{free_port, proxy_command, sigterm};
 
 fn refused(extra: &[&str], dir: &std::path::Path) -> String {
     let out = proxy_command(dir, free_port())
@@ -105,13 +105,7 @@ fn stale_socket_is_replaced_and_only_our_own_is_removed_at_exit() {
     }
     std::fs::remove_file(&sock).unwrap();
     std::fs::write(&sock, "someone else's").unwrap();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(&child);
     assert!(child.wait().unwrap().success());
     assert_eq!(std::fs::read_to_string(&sock).unwrap(), "someone else's");
 }
@@ -405,13 +399,7 @@ fn every_subcommand_logs_plain_or_json_to_a_pipe() {
         let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
         let mut first = String::new();
         std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
+        sigterm(&child);
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
         assert!(child.wait().unwrap().success());
