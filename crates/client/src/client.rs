@@ -385,16 +385,88 @@ impl Client {
         Ok(info)
     }
 
+    /// Subscribes like [`Client::subscribe`]; when the publisher answers 409 (this endpoint
+    /// already subscribes to `resource_address`, e.g. left by an earlier run of this application
+    /// that was killed), deletes that one subscription (only this endpoint's, to this resource;
+    /// other applications' are untouched) and subscribes again, so the initial notification
+    /// arrives and the returned id is live.
+    pub async fn subscribe_replacing_own(
+        &self,
+        resource_address: &str,
+        endpoint_uri: &str,
+    ) -> Result<SubscriptionInfo, Error> {
+        match self.subscribe(resource_address, endpoint_uri).await {
+            Err(e) if e.is_conflict() => {}
+            other => return other,
+        }
+        tracing::info!(publisher = %self.api_url(), resource = %resource_address, endpoint = %endpoint_uri,
+            "this endpoint already subscribes to the resource (409); replacing its subscription");
+        self.replace_own(resource_address, endpoint_uri).await
+    }
+
+    /// After a 409: deletes `endpoint_uri`'s subscription(s) to `resource_address` and
+    /// subscribes again.
+    pub(crate) async fn replace_own(
+        &self,
+        resource_address: &str,
+        endpoint_uri: &str,
+    ) -> Result<SubscriptionInfo, Error> {
+        let ours = self.subscriptions().await?;
+        for s in ours.iter().filter(|s| {
+            s.endpoint_uri.trim() == endpoint_uri.trim()
+                && same_address(&s.resource_address, resource_address)
+        }) {
+            match self.unsubscribe(&s.subscription_id).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.subscribe(resource_address, endpoint_uri).await
+    }
+
+    /// `GET /publishers`: the resources this publisher offers (their `ResourceAddress`es name
+    /// its node).
+    pub async fn publishers(&self) -> Result<Vec<SubscriptionInfo>, Error> {
+        self.get_list("publishers").await
+    }
+
+    /// The node(s) this publisher serves, from the addresses of [`Client::publishers`]
+    /// (`/cluster/node/<node>/...`), sorted and without duplicates.
+    pub async fn served_nodes(&self) -> Result<Vec<String>, Error> {
+        let mut nodes: Vec<String> = self
+            .publishers()
+            .await?
+            .iter()
+            .filter_map(|p| {
+                p.resource_address
+                    .trim()
+                    .strip_prefix("/cluster/node/")
+                    .and_then(|rest| rest.split('/').next())
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+            })
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        Ok(nodes)
+    }
+
     /// `GET /subscriptions`: every subscription of this publisher (of every consumer). Go's
     /// `null` for none is an empty list.
     pub async fn subscriptions(&self) -> Result<Vec<SubscriptionInfo>, Error> {
-        let url = self.url("subscriptions");
+        self.get_list("subscriptions").await
+    }
+
+    /// `GET /<what>`: a JSON list of subscription objects (Go's `null`: empty).
+    async fn get_list(&self, what: &str) -> Result<Vec<SubscriptionInfo>, Error> {
+        let url = self.url(what);
         let bytes = self.expect(Method::GET, &url, None, StatusCode::OK).await?;
         let list: Option<Vec<SubscriptionInfo>> =
             serde_json::from_slice(&bytes).map_err(|e| Error::InvalidResponse {
                 method: "GET",
                 url,
-                message: format!("not a list of subscriptions: {e}"),
+                message: format!("not a list of {what}: {e}"),
             })?;
         Ok(list.unwrap_or_default())
     }
@@ -590,6 +662,15 @@ impl TokenFile {
         *cached = Some((stamp, token.clone()));
         Ok(token)
     }
+}
+
+/// Whether a stored address and a requested one are the same resource (the producer stores the
+/// canonical address, with a `.` node segment resolved to the node name).
+pub(crate) fn same_address(stored: &str, requested: &str) -> bool {
+    let (a, b) = (stored.trim(), requested.trim());
+    a == b
+        || b.split_once("/./")
+            .is_some_and(|(_, tail)| a.ends_with(&format!("/{tail}")))
 }
 
 #[cfg(test)]

@@ -163,6 +163,17 @@ impl Subscriber {
     /// Subscribes to `resources` on `client` once, recovering from 409 as configured. Resources
     /// that fail are reported in the outcome, the others are subscribed.
     pub async fn subscribe(&self, client: &Client, resources: &[String]) -> SubscribeOutcome {
+        self.subscribe_logging(client, resources, true).await
+    }
+
+    /// [`Subscriber::subscribe`]; failures are logged as warnings only when `warn` (else at
+    /// debug: the caller reports them once).
+    async fn subscribe_logging(
+        &self,
+        client: &Client,
+        resources: &[String],
+        warn: bool,
+    ) -> SubscribeOutcome {
         let mut out = SubscribeOutcome::default();
         let mut todo: Vec<String> = resources.to_vec();
         let mut i = 0;
@@ -192,7 +203,7 @@ impl Subscriber {
                     ConflictPolicy::ReplaceOwn => {
                         tracing::warn!(publisher = %client.api_url(), resource = %address,
                             "subscription exists already (409); replacing this endpoint's subscription");
-                        match self.replace_own(client, &address).await {
+                        match client.replace_own(&address, &self.endpoint_uri).await {
                             Ok(info) => {
                                 log_created(client, &info);
                                 out.created.push(info);
@@ -202,28 +213,18 @@ impl Subscriber {
                     }
                 },
                 Err(e) => {
-                    tracing::warn!(publisher = %client.api_url(), resource = %address, error = %e,
-                        "cannot create subscription");
+                    if warn {
+                        tracing::warn!(publisher = %client.api_url(), resource = %address, error = %e,
+                            "cannot create subscription");
+                    } else {
+                        tracing::debug!(publisher = %client.api_url(), resource = %address, error = %e,
+                            "cannot create subscription");
+                    }
                     out.failed.push((address, e));
                 }
             }
         }
         out
-    }
-
-    async fn replace_own(&self, client: &Client, address: &str) -> Result<SubscriptionInfo, Error> {
-        let ours = client.subscriptions().await?;
-        for s in ours.iter().filter(|s| {
-            s.endpoint_uri.trim() == self.endpoint_uri.trim()
-                && s.resource_address.trim() == address.trim()
-        }) {
-            match client.unsubscribe(&s.subscription_id).await {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
-        }
-        client.subscribe(address, &self.endpoint_uri).await
     }
 
     /// Starts one task per publisher that keeps the subscriptions alive.
@@ -263,14 +264,24 @@ impl Subscriber {
     ) {
         let client = &self.publishers[i];
         let mut st = status.borrow()[i].clone();
+        let mut memory = RoundMemory::default();
         loop {
-            self.round(client, &mut st).await;
+            self.round(client, &mut st, &mut memory).await;
             status.send_modify(|all| all[i] = st.clone());
             let wait = if st.is_subscribed() && st.last_error.is_none() {
                 self.check_interval
+            } else if st.healthy && st.last_error.is_some() {
+                // The publisher answers but refuses (a wrong node, a 403): asking every 2 s
+                // forever helps nobody; back off to the check interval.
+                memory.refused_rounds = memory.refused_rounds.saturating_add(1);
+                let factor = 1u32 << (memory.refused_rounds - 1).min(6);
+                (self.retry_interval * factor).min(self.check_interval)
             } else {
                 self.retry_interval.min(self.check_interval)
             };
+            if !(st.healthy && st.last_error.is_some()) {
+                memory.refused_rounds = 0;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.wait_for(|s| *s) => return,
@@ -279,7 +290,7 @@ impl Subscriber {
     }
 
     /// One check of one publisher: health, then what is missing, then subscribe to it.
-    async fn round(&self, client: &Client, st: &mut PublisherStatus) {
+    async fn round(&self, client: &Client, st: &mut PublisherStatus, memory: &mut RoundMemory) {
         if let Err(e) = client.health().await {
             if st.healthy || st.last_error.is_none() {
                 tracing::warn!(publisher = %client.api_url(), error = %e,
@@ -333,14 +344,31 @@ impl Subscriber {
             st.last_error = None;
             return;
         }
-        let out = self.subscribe(client, &missing).await;
+        let out = self.subscribe_logging(client, &missing, false).await;
         if out.deleted_all {
             st.subscriptions.clear();
         }
         st.created += out.created.len() as u64;
         st.subscriptions.extend(out.created);
         st.missing = out.failed.iter().map(|(r, _)| r.clone()).collect();
-        st.last_error = out.failed.first().map(|(r, e)| format!("{r}: {e}"));
+        let errors: Vec<String> = out
+            .failed
+            .iter()
+            .map(|(r, e)| format!("{r}: {e}"))
+            .collect();
+        // Each distinct set of failures is a warning once; the same again is at debug.
+        if !errors.is_empty() && errors != memory.last_failures {
+            for (address, e) in &out.failed {
+                tracing::warn!(publisher = %client.api_url(), resource = %address, error = %e,
+                    "cannot create subscription");
+            }
+            if !memory.node_hint_given && out.failed.iter().any(|(_, e)| e.is_not_found()) {
+                memory.node_hint_given = true;
+                self.hint_node(client, &out.failed).await;
+            }
+        }
+        memory.last_failures = errors;
+        st.last_error = memory.last_failures.first().cloned();
         if st.missing.is_empty() {
             tracing::info!(publisher = %client.api_url(), count = st.subscriptions.len(),
                 "all subscriptions created successfully");
@@ -348,13 +376,42 @@ impl Subscriber {
     }
 }
 
-/// Whether subscription `s` is the one for requested address `r` (our producer answers with the
-/// canonical address, e.g. with `.` resolved to the node name).
+/// What one publisher's task remembers between rounds.
+#[derive(Debug, Default)]
+struct RoundMemory {
+    /// Rounds in a row in which a healthy publisher refused something.
+    refused_rounds: u32,
+    /// The last round's failures (`address: error`), to warn once per distinct set.
+    last_failures: Vec<String>,
+    /// Whether the publisher's node was already compared with ours.
+    node_hint_given: bool,
+}
+
+impl Subscriber {
+    /// After a 404: says once which node the publisher serves when the addresses name another
+    /// (a wrong `NODE_NAME` is the usual cause).
+    async fn hint_node(&self, client: &Client, failed: &[(String, Error)]) {
+        let served = match client.served_nodes().await {
+            Ok(n) if !n.is_empty() => n,
+            _ => return,
+        };
+        let asked: Vec<&str> = failed
+            .iter()
+            .filter_map(|(a, _)| a.trim().strip_prefix("/cluster/node/"))
+            .filter_map(|rest| rest.split('/').next())
+            .filter(|n| *n != "." && !served.iter().any(|s| s == n))
+            .collect();
+        if let Some(node) = asked.first() {
+            tracing::warn!(publisher = %client.api_url(), asked = %node, served = %served.join(","),
+                "the publisher serves node {} but the subscriptions name node {node}: check NODE_NAME (or which publisher this is); retrying less and less often, up to every {:?}",
+                served.join(", "), self.check_interval);
+        }
+    }
+}
+
+/// Whether subscription `s` is the one for requested address `r`.
 fn covers(s: &SubscriptionInfo, r: &str) -> bool {
-    let (a, b) = (s.resource_address.trim(), r.trim());
-    a == b
-        || b.split_once("/./")
-            .is_some_and(|(_, tail)| a.ends_with(&format!("/{tail}")))
+    crate::client::same_address(&s.resource_address, r)
 }
 
 fn log_created(client: &Client, info: &SubscriptionInfo) {

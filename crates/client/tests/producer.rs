@@ -373,6 +373,8 @@ async fn works_with_the_go_producers_empty_bodies_and_null_list() {
     // Go's unknown routes: 404 with a text body, kept as the detail.
     let err = c.health().await.unwrap_err();
     assert!(err.is_not_found(), "{err}");
+    // A Go 404 never says "no data yet": only is_not_found holds.
+    assert!(!err.is_no_data_yet());
 }
 
 #[tokio::test]
@@ -408,4 +410,137 @@ async fn requests_time_out_and_refused_connections_are_unreachable() {
         .unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err}");
     assert!(err.is_unreachable());
+}
+
+/// "No data yet" (ask again later) is told apart from an address that will never answer: another
+/// node's, an unknown resource, a malformed one, and any 404 of the Go producer (empty body).
+#[tokio::test]
+async fn no_data_yet_is_told_apart_from_a_wrong_node_or_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = producer(dir.path()).await;
+    let c = client(&p);
+    let err = c
+        .current_state(&resource_address(NODE, Resource::LockState))
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found() && err.is_no_data_yet(), "{err}");
+    for address in [
+        resource_address("another-node", Resource::LockState),
+        format!("/cluster/node/{NODE}/sync/ptp-status/bogus"),
+        "/not/an/address".to_owned(),
+    ] {
+        let err = c.current_state(&address).await.unwrap_err();
+        assert!(err.is_not_found() && !err.is_no_data_yet(), "{err}");
+    }
+    assert_eq!(c.served_nodes().await.unwrap(), vec![NODE.to_owned()]);
+    p.stop().await;
+}
+
+/// A killed application left its subscription; its next run subscribes the same endpoint again
+/// and gets 409 from `subscribe`. `subscribe_replacing_own` replaces only that subscription:
+/// the initial notification arrives again, another application's subscription stays.
+#[tokio::test]
+async fn a_rerun_after_a_kill_reclaims_its_own_subscription() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = producer(dir.path()).await;
+    let c = client(&p);
+    let (r, mut events) = receiver().await;
+    let (other, mut other_events) = receiver().await;
+    let lock_state = resource_address(NODE, Resource::LockState);
+    let theirs = c
+        .subscribe(&lock_state, &other.endpoint_uri())
+        .await
+        .unwrap();
+    next(&mut other_events).await;
+    // The first run, then killed: its subscription stays.
+    let left = c.subscribe(&lock_state, &r.endpoint_uri()).await.unwrap();
+    next(&mut events).await;
+    // The rerun.
+    let err = c
+        .subscribe(&lock_state, &r.endpoint_uri())
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    let again = c
+        .subscribe_replacing_own(&lock_state, &r.endpoint_uri())
+        .await
+        .unwrap();
+    assert_ne!(again.subscription_id, left.subscription_id);
+    assert!(
+        next(&mut events).await.is_placeholder(),
+        "initial notification"
+    );
+    let mut ids: Vec<String> = c
+        .subscriptions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.subscription_id)
+        .collect();
+    ids.sort();
+    let mut want = vec![theirs.subscription_id, again.subscription_id];
+    want.sort();
+    assert_eq!(ids, want);
+    // Without a conflict it is a plain subscribe.
+    let sync_state = resource_address(NODE, Resource::SyncState);
+    c.subscribe_replacing_own(&sync_state, &r.endpoint_uri())
+        .await
+        .unwrap();
+    p.stop().await;
+}
+
+/// A consumer with a wrong NODE_NAME: the publisher answers 404 to every subscription. The
+/// subscriber backs off towards the check interval instead of asking every retry interval
+/// forever.
+#[tokio::test]
+async fn a_refusing_publisher_is_asked_less_and_less_often() {
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let posts = Arc::new(AtomicUsize::new(0));
+    let counted = posts.clone();
+    let app = axum::Router::new()
+        .route("/api/ocloudNotifications/v2/health", get(|| async { "OK" }))
+        .route(
+            "/api/ocloudNotifications/v2/subscriptions",
+            post(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { StatusCode::NOT_FOUND }
+            }),
+        )
+        .route(
+            "/api/ocloudNotifications/v2/publishers",
+            get(|| async {
+                axum::Json(serde_json::json!([{
+                    "ResourceAddress": "/cluster/node/real-node/sync/ptp-status/lock-state",
+                    "EndpointUri": "http://localhost:9043/api/ocloudNotifications/v2/dummy",
+                    "SubscriptionId": "x",
+                    "UriLocation": "http://localhost:9043/api/ocloudNotifications/v2/publishers/x"
+                }]))
+            }),
+        );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let c = Client::new(&addr.to_string()).unwrap();
+    assert_eq!(
+        c.served_nodes().await.unwrap(),
+        vec!["real-node".to_owned()]
+    );
+
+    let handle = Subscriber::new("http://127.0.0.1:1/event")
+        .publisher(c)
+        .resource(resource_address("wrong-node", Resource::LockState))
+        .retry_interval(Duration::from_millis(50))
+        .check_interval(Duration::from_millis(400))
+        .spawn();
+    // Rounds at 0, 50, 150, 350, 750, 1150, 1550 ms ... (without the back-off: every 50 ms,
+    // 30 in this window). A loaded machine only makes fewer.
+    assert!(handle.wait_until(WAIT, |s| s[0].last_error.is_some()).await);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n = posts.load(Ordering::SeqCst);
+    assert!((2..=10).contains(&n), "{n} subscription attempts in 1.5 s");
+    assert!(handle.status()[0].healthy);
+    handle.stop().await;
 }

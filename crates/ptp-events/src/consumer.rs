@@ -360,7 +360,7 @@ async fn poll_current_state(
             for r in &resources {
                 match client.current_state(r).await {
                     Ok(ev) => tracing::info!("Got CurrentState: {} ", ev.raw().to_json()),
-                    Err(e) if e.is_not_found() => {
+                    Err(e) if e.is_no_data_yet() => {
                         tracing::info!(resource = %r, "CurrentState: no data yet ({e})")
                     }
                     Err(e) => tracing::warn!(resource = %r, "CurrentState: error {e}"),
