@@ -33,12 +33,14 @@
 
 pub mod backoff;
 pub mod class;
+pub mod gpsd;
 pub mod hub;
 pub mod lines;
 pub mod shim;
 pub mod socket;
 pub mod supervisor;
 pub mod tbc;
+pub mod tgm;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -226,6 +228,8 @@ pub struct Daemon {
 struct Running {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The supervised processes in start order, each with its own stop (stopped in reverse).
+    procs: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
     files: Vec<PathBuf>,
 }
 
@@ -401,6 +405,7 @@ impl Daemon {
         };
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
+        let mut procs = Vec::new();
         let mut statuses = Vec::new();
         // A T-BC's TT ptp4l starts once its machine first reaches Locked.
         let pairs = tbc::TbcPair::find(&plan).unwrap_or_default();
@@ -418,6 +423,20 @@ impl Daemon {
             }
             tasks.push(tokio::spawn(tbc::run(
                 pair.clone(),
+                self.hub.clone(),
+                self.hub.tap(),
+                self.opts.render.run_dir.clone(),
+                tx,
+                stop_rx.clone(),
+            )));
+        }
+        // A T-GM's ptp4l starts once its sources run (GNSS, DPLL, ts2phc: the spec's order).
+        for t in tgm::TgmProfile::find(&plan).unwrap_or_default() {
+            let (tx, rx) = watch::channel(false);
+            gates.push((t.profile.clone(), rx));
+            tracing::info!(tgm = %t.profile, gpsd = %t.gpsd, "T-GM: GNSS and DPLL monitors, ts2phc, then ptp4l");
+            tasks.push(tokio::spawn(tgm::run(
+                t,
                 self.hub.clone(),
                 self.hub.tap(),
                 self.opts.render.run_dir.clone(),
@@ -455,14 +474,18 @@ impl Daemon {
                 !p.start_after_offset_from.is_empty() || gate.is_some(),
             );
             statuses.push(status.clone());
-            tasks.push(tokio::spawn(supervisor::supervise(
-                p,
-                status,
-                self.hub.clone(),
-                settings.clone(),
-                stop_rx.clone(),
-                gate,
-            )));
+            let (proc_stop, proc_stop_rx) = watch::channel(false);
+            procs.push((
+                proc_stop,
+                tokio::spawn(supervisor::supervise(
+                    p,
+                    status,
+                    self.hub.clone(),
+                    settings.clone(),
+                    proc_stop_rx,
+                    gate,
+                )),
+            ));
         }
         if let Some(cs) = self.opts.clock_class {
             for w in plan
@@ -487,17 +510,33 @@ impl Daemon {
             g.applied += 1;
             g.last_error = None;
         }
-        tracing::info!(processes = tasks.len(), "profiles applied");
+        tracing::info!(
+            processes = procs.len(),
+            tasks = tasks.len(),
+            "profiles applied"
+        );
         let pids: Vec<_> = files.iter().map(|f| f.display().to_string()).collect();
         tracing::debug!(files = ?pids, "rendered");
-        Running { stop, tasks, files }
+        Running {
+            stop,
+            tasks,
+            procs,
+            files,
+        }
     }
 }
 
 async fn stop_all(r: Running) {
+    // The watchers and state machines first (nothing is set on a ptp4l that is stopping), then
+    // the processes in the reverse of their start order (phc2sys before ptp4l before ts2phc, as
+    // the T-TSC and T-GM specs ask; each stop is awaited).
     let _ = r.stop.send(true);
     for t in r.tasks {
         let _ = t.await;
+    }
+    for (stop, task) in r.procs.into_iter().rev() {
+        let _ = stop.send(true);
+        let _ = task.await;
     }
 }
 
@@ -515,6 +554,7 @@ pub fn read_plan(
     let plan = ptp_config::plan(&profiles, &opts.render)
         .map_err(|e| e.with_origin_public(&origin).to_string())?;
     tbc::TbcPair::find(&plan).map_err(|e| format!("{origin}: {e}"))?;
+    tgm::TgmProfile::find(&plan).map_err(|e| format!("{origin}: {e}"))?;
     Ok((form, plan))
 }
 

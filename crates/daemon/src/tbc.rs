@@ -63,8 +63,13 @@ pub fn is_tbc_part(p: &ProfilePlan) -> bool {
     s.contains_key("controllingProfile") || is_tr(p)
 }
 
+/// A T-BC's TR (`clockType: T-BC`), or a T-TSC (`clockType: T-TSC`: Go's PtpConfig has no such
+/// clock type and runs it as an OC; here it is the T-BC machine without TT, class 255).
 fn is_tr(p: &ProfilePlan) -> bool {
-    p.profile.ptp_settings.get("clockType").map(String::as_str) == Some("T-BC")
+    matches!(
+        p.profile.ptp_settings.get("clockType").map(String::as_str),
+        Some("T-BC" | "T-TSC")
+    )
 }
 
 impl TbcPair {
