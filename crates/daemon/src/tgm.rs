@@ -217,6 +217,7 @@ struct Runner {
     dpll_ever_locked: bool,
     samples: u64,
     last_gnss_at: Option<u64>,
+    gnss_was_available: bool,
 }
 
 impl Runner {
@@ -371,7 +372,9 @@ impl Runner {
         }
         let now = self.now();
         self.last_gnss_at = Some(now);
-        self.fsm.gnss(r, now)
+        let t = self.fsm.gnss(r, now);
+        self.gnss_changed(now);
+        t
     }
 
     /// One emulated ts2phc sample (and its line).
@@ -398,42 +401,46 @@ impl Runner {
     }
 
     fn source_lines(&mut self, now: u64) {
-        let t = unix_now();
-        if let Some(r) = self.fsm.gnss_reading() {
-            let available = self.fsm.gnss_available(now);
-            // gpsd silent (or gone) past gnssTimeout: no fix; otherwise the receiver's fix (a
-            // spoofed or imprecise 3D fix is still a 3D fix, with state s0).
-            let silent = self
-                .last_gnss_at
-                .is_none_or(|at| now.saturating_sub(at) > self.fsm.params().gnss_timeout);
-            let fix = if silent { 0 } else { r.fix_mode };
-            let offset = r.time_error_ns.unwrap_or(0.0).round() as i64;
-            self.hub.publish(gnss_line(
-                t,
-                &self.p.ts2phc_config,
-                &self.p.iface,
-                fix,
-                offset,
-                available,
-            ));
-        } else {
-            self.hub.publish(gnss_line(
-                t,
-                &self.p.ts2phc_config,
-                &self.p.iface,
-                0,
-                0,
-                false,
-            ));
-        }
+        self.gnss_line(now);
         if let Some(d) = self.fsm.dpll_state(now) {
             self.hub.publish(dpll_line(
-                t,
+                unix_now(),
                 &self.p.ts2phc_config,
                 &self.p.iface,
                 d,
                 self.fsm.status_offset(now).min(99_999_999_999),
             ));
+        }
+    }
+
+    /// The Go daemon's `gnss[...]` line for the GNSS state now.
+    fn gnss_line(&mut self, now: u64) {
+        let available = self.fsm.gnss_available(now);
+        self.gnss_was_available = available;
+        // gpsd silent (or gone) past gnssTimeout: no fix; otherwise the receiver's fix (a
+        // spoofed or imprecise 3D fix is still a 3D fix, with state s0).
+        let silent = self
+            .last_gnss_at
+            .is_none_or(|at| now.saturating_sub(at) > self.fsm.params().gnss_timeout);
+        let (fix, offset) = match self.fsm.gnss_reading() {
+            Some(r) if !silent => (r.fix_mode, r.time_error_ns.unwrap_or(0.0).round() as i64),
+            _ => (0, 0),
+        };
+        self.hub.publish(gnss_line(
+            unix_now(),
+            &self.p.ts2phc_config,
+            &self.p.iface,
+            fix,
+            offset,
+            available,
+        ));
+    }
+
+    /// Writes the GNSS line at once when GNSSAvailable changed (E5 within the second, not at
+    /// the next periodic line).
+    fn gnss_changed(&mut self, now: u64) {
+        if self.fsm.gnss_available(now) != self.gnss_was_available {
+            self.gnss_line(now);
         }
     }
 }
@@ -483,6 +490,7 @@ pub async fn run(
         dpll_ever_locked: false,
         samples: 0,
         last_gnss_at: None,
+        gnss_was_available: false,
     };
     r.read_emulation();
     // T1: Init ends in Free-Run (E1 FREERUN, E2 248), with the Free-Run announce.
@@ -510,7 +518,9 @@ pub async fn run(
                 Some(gpsd::Event::Down(_)) => {
                     let now = r.now();
                     r.last_gnss_at = None;
-                    r.fsm.gnss(GnssReading::default(), now)
+                    let t = r.fsm.gnss(GnssReading::default(), now);
+                    r.gnss_changed(now);
+                    t
                 }
                 None => break,
             },
@@ -548,6 +558,7 @@ pub async fn run(
                 if t.is_none() {
                     t = r.fsm.tick(now);
                 }
+                r.gnss_changed(now); // silence past gnssTimeout
                 if t.is_none() {
                     if polls.is_multiple_of(4) {
                         r.verify().await;

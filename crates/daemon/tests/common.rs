@@ -246,6 +246,9 @@ impl Gpsfake {
 
     /// Kills gpsfake and its gpsd (the whole group) and waits for gpsfake.
     pub fn kill(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-KILL", "--", &format!("-{}", self.child.id())])
             .status();
@@ -265,4 +268,95 @@ pub fn free_tcp_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("port")
+}
+
+/// Lines from the daemon, the engine fed with them, and its events (resource, first value).
+pub struct Seen {
+    pub rx: mpsc::Receiver<String>,
+    pub lines: Vec<(Duration, String)>,
+    pub engine: Option<ptp_state::Engine>,
+    pub events: Vec<(Duration, String, String)>,
+    pub t0: Instant,
+}
+
+impl Seen {
+    pub fn pump(&mut self, line: Option<String>) {
+        let now = ptp_state::nanos(self.t0.elapsed());
+        let mut out = Vec::new();
+        if let Some(l) = line {
+            if let Some(e) = self.engine.as_mut() {
+                e.feed(&l, now, &mut out);
+            }
+            self.lines.push((self.t0.elapsed(), l));
+        } else if let Some(e) = self.engine.as_mut() {
+            e.tick(now, &mut out);
+        }
+        for c in out {
+            let r = format!("{:?}", c.resource);
+            let v = c.values[0].value.clone();
+            println!("  [{:>6.2?}] {r} {v}", self.t0.elapsed());
+            self.events.push((self.t0.elapsed(), r, v));
+        }
+    }
+
+    pub async fn until(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        done: impl Fn(&Seen) -> bool,
+    ) -> Duration {
+        let deadline = Instant::now() + limit;
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {limit:?} waiting for {what}; last lines:\n{}",
+                self.lines[self.lines.len().saturating_sub(30)..]
+                    .iter()
+                    .map(|(_, l)| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            match tokio::time::timeout(Duration::from_millis(50), self.rx.recv()).await {
+                Ok(Some(l)) => self.pump(Some(l)),
+                Ok(None) => panic!("line channel closed"),
+                Err(_) => self.pump(None),
+            }
+        }
+        let at = self.t0.elapsed();
+        println!("{what}: at {at:.2?}");
+        at
+    }
+
+    pub fn line_at(&self, pred: impl Fn(&str) -> bool) -> Option<Duration> {
+        self.lines.iter().find(|(_, l)| pred(l)).map(|(t, _)| *t)
+    }
+
+    pub fn has_after(&self, from: usize, pred: impl Fn(&str) -> bool) -> bool {
+        self.lines[from..].iter().any(|(_, l)| pred(l))
+    }
+
+    /// The values of every event of `resource` (its `Debug` name, e.g. `GnssSyncStatus`).
+    pub fn of(&self, resource: &str) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|(_, r, _)| r == resource)
+            .map(|(_, _, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn classes(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|(_, r, _)| r == "ClockClass")
+            .map(|(_, _, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn lock_states(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|(_, r, _)| r == "LockState")
+            .map(|(_, _, v)| v.as_str())
+            .collect()
+    }
 }

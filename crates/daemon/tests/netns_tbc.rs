@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ip, prerequisites};
+use common::{Seen, ip, prerequisites};
 use daemon::{Daemon, DaemonOptions};
 use ptp_config::NodeSelector;
 use ptp_mgmt::{Client, ClientConfig, ParentDataSet};
@@ -113,87 +113,6 @@ impl Drop for Bed {
                 .args(["netns", "del", &self.ns(n)])
                 .status();
         }
-    }
-}
-
-struct Seen {
-    rx: mpsc::Receiver<String>,
-    lines: Vec<(Duration, String)>,
-    engine: Option<Engine>,
-    events: Vec<(Duration, String, String)>,
-    t0: Instant,
-}
-
-impl Seen {
-    fn pump(&mut self, line: Option<String>) {
-        let now = ptp_state::nanos(self.t0.elapsed());
-        let mut out = Vec::new();
-        if let Some(l) = line {
-            if let Some(e) = self.engine.as_mut() {
-                e.feed(&l, now, &mut out);
-            }
-            self.lines.push((self.t0.elapsed(), l));
-        } else if let Some(e) = self.engine.as_mut() {
-            e.tick(now, &mut out);
-        }
-        for c in out {
-            let r = format!("{:?}", c.resource);
-            let v = c.values[0].value.clone();
-            println!("  [{:>6.2?}] {r} {v}", self.t0.elapsed());
-            self.events.push((self.t0.elapsed(), r, v));
-        }
-    }
-
-    async fn until(
-        &mut self,
-        what: &str,
-        limit: Duration,
-        done: impl Fn(&Seen) -> bool,
-    ) -> Duration {
-        let deadline = Instant::now() + limit;
-        while !done(self) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {limit:?} waiting for {what}; last lines:\n{}",
-                self.lines[self.lines.len().saturating_sub(30)..]
-                    .iter()
-                    .map(|(_, l)| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
-            match tokio::time::timeout(Duration::from_millis(50), self.rx.recv()).await {
-                Ok(Some(l)) => self.pump(Some(l)),
-                Ok(None) => panic!("line channel closed"),
-                Err(_) => self.pump(None),
-            }
-        }
-        let at = self.t0.elapsed();
-        println!("{what}: at {at:.2?}");
-        at
-    }
-
-    fn line_at(&self, pred: impl Fn(&str) -> bool) -> Option<Duration> {
-        self.lines.iter().find(|(_, l)| pred(l)).map(|(t, _)| *t)
-    }
-
-    fn has_after(&self, from: usize, pred: impl Fn(&str) -> bool) -> bool {
-        self.lines[from..].iter().any(|(_, l)| pred(l))
-    }
-
-    fn classes(&self) -> Vec<&str> {
-        self.events
-            .iter()
-            .filter(|(_, r, _)| r == "ClockClass")
-            .map(|(_, _, v)| v.as_str())
-            .collect()
-    }
-
-    fn lock_states(&self) -> Vec<&str> {
-        self.events
-            .iter()
-            .filter(|(_, r, _)| r == "LockState")
-            .map(|(_, _, v)| v.as_str())
-            .collect()
     }
 }
 
