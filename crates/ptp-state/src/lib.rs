@@ -83,6 +83,7 @@
 
 mod config;
 mod engine;
+pub mod gpsd;
 mod metrics;
 pub mod parse;
 mod replay;
