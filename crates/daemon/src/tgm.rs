@@ -596,6 +596,58 @@ pub async fn run(
 mod tests {
     use super::*;
 
+    fn plan(settings: serde_json::Value) -> Result<Plan, String> {
+        let profiles = serde_json::json!([{
+            "name": "p",
+            "interface": "ens1f0",
+            "ptp4lOpts": "-2",
+            "ptp4lConf": "[global]\nmasterOnly 1\n",
+            "ptpSettings": settings
+        }]);
+        let opts = crate::DaemonOptions::new(ptp_config::NodeSelector::new("n"), "/x/n");
+        crate::read_plan(&opts, profiles.to_string().as_bytes()).map(|(_, p)| p)
+    }
+
+    #[test]
+    fn profiles_select_the_role_and_bad_settings_are_named() {
+        let p = plan(serde_json::json!({"clockType": "T-GM", "tgmEmulation": "/e"})).unwrap();
+        let t = TgmProfile::find(&p).unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (
+                t[0].gpsd.as_str(),
+                t[0].ts2phc_config.as_str(),
+                t[0].iface.as_str()
+            ),
+            (DEFAULT_GPSD, "ts2phc.0.config", "ens1f0")
+        );
+        assert_eq!(t[0].emulation.as_deref(), Some(std::path::Path::new("/e")));
+        assert!(!t[0].real_ts2phc);
+        for (settings, key) in [
+            (
+                serde_json::json!({"clockType": "T-GM", "gnssSource": "nowhere"}),
+                "gnssSource",
+            ),
+            (
+                serde_json::json!({"clockType": "T-GM", "gnssTimeout": "-1"}),
+                "gnssTimeout",
+            ),
+            (
+                serde_json::json!({"clockType": "T-GM", "MaxInSpecOffset": "9000"}),
+                "MaxInSpecOffset",
+            ),
+        ] {
+            let e = plan(settings).unwrap_err();
+            assert!(e.contains("\"p\"") && e.contains(key), "{e}");
+        }
+        // clockType T-TSC: the class-255 machine without TT.
+        let p = plan(serde_json::json!({"clockType": "T-TSC"})).unwrap();
+        let pairs = crate::tbc::TbcPair::find(&p).unwrap();
+        assert_eq!(pairs.len(), 1);
+        assert!(pairs[0].tt_profile.is_none());
+        assert!(TgmProfile::find(&p).unwrap().is_empty());
+    }
+
     #[test]
     fn emulation_file() {
         let e =

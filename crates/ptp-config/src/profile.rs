@@ -123,10 +123,13 @@ impl PtpProfile {
         self.name.as_deref().unwrap_or("")
     }
 
-    /// A T-BC's (`ptpSettings.clockType: T-BC`) threshold series for the metrics; empty for
+    /// A T-BC's or T-TSC's (`ptpSettings.clockType: T-BC|T-TSC`) threshold series for the metrics; empty for
     /// other profiles or unusable settings (those are refused where the daemon reads them).
     pub fn tbc_thresholds(&self) -> Vec<(String, i64)> {
-        if self.ptp_settings.get("clockType").map(String::as_str) != Some("T-BC") {
+        if !matches!(
+            self.ptp_settings.get("clockType").map(String::as_str),
+            Some("T-BC" | "T-TSC")
+        ) {
             return Vec::new();
         }
         ptp_state::tbc::TbcParams::from_settings(&self.ptp_settings)

@@ -124,7 +124,8 @@ impl ProfilePlan {
         let settings = &self.profile.ptp_settings;
         let clock_type = match settings.get("clockType").map(String::as_str) {
             Some("T-GM") => ptp_state::ClockType::TGm,
-            Some("T-BC") => ptp_state::ClockType::TBc,
+            // A T-TSC runs the T-BC machine without TT (its lines are the T-BC's).
+            Some("T-BC" | "T-TSC") => ptp_state::ClockType::TBc,
             _ => match self.clock_kind {
                 ClockKind::Oc => ptp_state::ClockType::Oc,
                 ClockKind::Bc => ptp_state::ClockType::Bc,
@@ -367,13 +368,13 @@ pub fn validate(profiles: &[PtpProfile]) -> Result<(), ConfigError> {
         }
         let s = &p.ptp_settings;
         if let Some(ct) = s.get("clockType")
-            && ct != "T-GM"
-            && ct != "T-BC"
+            && !matches!(ct.as_str(), "T-GM" | "T-BC" | "T-TSC")
         {
             err(
                 "ptpSettings.clockType",
                 format!("{ct:?} is not a clock type"),
-                "use T-GM or T-BC, or leave it out to infer OC/BC/GM from the ptp4l config".into(),
+                "use T-GM, T-BC or T-TSC, or leave it out to infer OC/BC/GM from the ptp4l config"
+                    .into(),
             );
         }
         if let Some(ha) = s.get("haProfiles") {

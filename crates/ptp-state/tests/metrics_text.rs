@@ -108,3 +108,68 @@ fn promtool_parses_the_output() {
         );
     }
 }
+
+/// The lines the daemon's T-GM runner writes (`tgm_status_line`, `gnss_line`, `dpll_line`, the
+/// class line, an emulated ts2phc line) give the T-GM's events and the Go metrics.
+#[test]
+fn our_tgm_lines_give_events_and_metrics() {
+    use ptp_state::tgm::{DpllState, TgmState, dpll_line, gnss_line, tgm_status_line};
+    let mut e = Engine::new(EngineConfig::new("n1").with_profile(
+        "ptp4l.0.config",
+        ProfileInfo {
+            interfaces: vec!["ens1f0".into()],
+            ..ProfileInfo::new("tgm")
+        },
+    ));
+    let mut out = Vec::new();
+    let cfg = "ts2phc.0.config";
+    for (i, (state, gnss_ok)) in [
+        (TgmState::FreeRun, false),
+        (TgmState::Locked, true),
+        (TgmState::HoldoverInSpec, false),
+        (TgmState::HoldoverOutOfSpec, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t = i as u64 + 1;
+        for l in [
+            format!("ts2phc[{t}.000]: [{cfg}] ens1f0 offset -3 s2 freq -12"),
+            gnss_line(t, cfg, "ens1f0", if gnss_ok { 3 } else { 0 }, 20, gnss_ok),
+            dpll_line(t, cfg, "ens1f0", DpllState::Locked, 0),
+            format!("ptp4l[{t}]:[{cfg}] CLOCK_CLASS_CHANGE {}", state.class()),
+            tgm_status_line(t, cfg, "ens1f0", state),
+        ] {
+            e.feed(&l, t * 1_000_000_000, &mut out);
+        }
+    }
+    let of = |r: &str| -> Vec<String> {
+        out.iter()
+            .filter(|c| format!("{:?}", c.resource) == r)
+            .map(|c| c.values[0].value.clone())
+            .collect()
+    };
+    assert_eq!(of("ClockClass"), ["248", "6", "7", "140"]);
+    assert_eq!(
+        of("LockState"),
+        ["FREERUN", "LOCKED", "HOLDOVER"],
+        "no E1 at T6"
+    );
+    assert_eq!(
+        of("GnssSyncStatus"),
+        ["FAILURE-NOFIX", "SYNCHRONIZED", "FAILURE-NOFIX"]
+    );
+    let mut text = String::new();
+    e.render_metrics(&mut text);
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .to_owned()
+    };
+    assert!(
+        line("openshift_ptp_clock_class{").ends_with(" 140"),
+        "{text}"
+    );
+    assert!(line("openshift_ptp_gnss_status{").ends_with(" 0"), "{text}");
+}
