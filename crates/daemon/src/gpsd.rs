@@ -13,6 +13,11 @@
 //!
 //! A gpsd that is absent, closes, or stays silent is never waited on without bound: connects
 //! and reads are bounded, the client reconnects every [`RETRY`], each episode is logged once.
+//!
+//! For machines without a receiver (the tests and the lab): [`nmea_second`] writes NMEA that
+//! gpsd understands, and [`Gpsfake`] runs `gpsfake` (which starts its own gpsd) on a port, in
+//! its own process group, killed with SIGKILL on drop (gpsfake can outlive its log and ignore
+//! SIGTERM).
 
 use std::time::Duration;
 
@@ -116,5 +121,89 @@ async fn session(addr: &str, tx: &mpsc::Sender<Event>, logged_down: &mut bool) -
             }
             Err(_) => {}
         }
+    }
+}
+
+/// One second of NMEA for `gpsfake` (the stand-in for a receiver in the tests and the lab) (GGA, GSA, RMC with checksums) at `t` seconds after 05:00:00: a 3D fix,
+/// or no fix (empty position fields, GGA quality 0, GSA mode 1, RMC status V).
+pub fn nmea_second(t: u32, fix: bool) -> String {
+    fn sentence(body: &str) -> String {
+        let sum = body.bytes().fold(0u8, |a, b| a ^ b);
+        format!("${body}*{sum:02X}\r\n")
+    }
+    let (h, m, s) = (5 + t / 3600, (t / 60) % 60, t % 60);
+    let hms = format!("{h:02}{m:02}{s:02}.00");
+    if fix {
+        sentence(&format!(
+            "GPGGA,{hms},4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"
+        )) + &sentence("GPGSA,A,3,04,05,09,12,24,25,29,31,,,,,2.5,1.3,2.1")
+            + &sentence(&format!(
+                "GPRMC,{hms},A,4807.038,N,01131.000,E,022.4,084.4,041226,003.1,W"
+            ))
+    } else {
+        sentence(&format!("GPGGA,{hms},,,,,0,00,99.99,,,,,,"))
+            + &sentence("GPGSA,A,1,,,,,,,,,,,,,99.99,99.99,99.99")
+            + &sentence(&format!("GPRMC,{hms},V,,,,,,,041226,,,N"))
+    }
+}
+
+/// A gpsd fed by gpsfake on `127.0.0.1:port`, replaying `seconds` (true: a 3D fix) in a loop
+/// (or once), 0.1 s between sentences. gpsfake runs in its own process group, killed (SIGKILL)
+/// on drop: it can outlive its log and ignore SIGTERM.
+pub struct Gpsfake {
+    child: std::process::Child,
+    /// gpsd's port.
+    pub port: u16,
+}
+
+impl Gpsfake {
+    /// Starts gpsfake (`/usr/bin/gpsfake`) replaying `seconds` from `<dir>/<name>.nmea`, its
+    /// output in `<dir>/<name>.gpsfake.log`.
+    pub fn start(
+        dir: &std::path::Path,
+        name: &str,
+        port: u16,
+        seconds: &[bool],
+        once: bool,
+    ) -> std::io::Result<Gpsfake> {
+        use std::os::unix::process::CommandExt;
+        let log = dir.join(format!("{name}.nmea"));
+        let text: String = seconds
+            .iter()
+            .enumerate()
+            .map(|(t, fix)| nmea_second(t as u32, *fix))
+            .collect();
+        std::fs::write(&log, text)?;
+        let mut c = std::process::Command::new("/usr/bin/gpsfake");
+        if once {
+            c.arg("-1");
+        }
+        let out = std::fs::File::create(dir.join(format!("{name}.gpsfake.log")))?;
+        let child = c
+            .args(["-q", "-c", "0.1", "-P", &port.to_string()])
+            .arg(&log)
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .stdin(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()?;
+        Ok(Gpsfake { child, port })
+    }
+
+    /// Kills gpsfake and its gpsd (the whole group) and waits for gpsfake.
+    pub fn kill(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Gpsfake {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

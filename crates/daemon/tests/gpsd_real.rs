@@ -6,7 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Gpsfake, free_tcp_port, gpsd_prerequisites};
+use common::{free_tcp_port, gpsd_prerequisites};
+use daemon::gpsd::Gpsfake;
 use daemon::gpsd::{self, Event, Report};
 use ptp_state::tgm::{TgmMachine, TgmParams};
 use tokio::sync::{mpsc, watch};
@@ -57,7 +58,7 @@ async fn fix_loss_restart_and_time_error_from_a_real_gpsd() {
     // 6 s of 3D fix, then no fix: replayed once (gpsd exits at the end of the log).
     let mut seconds = vec![true; 6];
     seconds.extend([false; 8]);
-    let mut fake = Gpsfake::start(dir.path(), "loss", port, &seconds, true);
+    let mut fake = Gpsfake::start(dir.path(), "loss", port, &seconds, true).expect("gpsfake");
     let (tx, mut rx) = mpsc::channel(64);
     let (_stop, stop_rx) = watch::channel(false);
     tokio::spawn(gpsd::run(format!("127.0.0.1:{port}"), tx, stop_rx));
@@ -117,7 +118,7 @@ async fn fix_loss_restart_and_time_error_from_a_real_gpsd() {
     println!("gpsd gone: reported {:.2?} after the kill", t.elapsed());
 
     // A new gpsd on the same port: the client reconnects and reports the fix again.
-    let _fake = Gpsfake::start(dir.path(), "again", port, &[true; 4], false);
+    let _fake = Gpsfake::start(dir.path(), "again", port, &[true; 4], false).expect("gpsfake");
     let t = Instant::now();
     next(&mut rx, Duration::from_secs(15), tpv(3)).await;
     println!(

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Gpsfake, Seen, free_tcp_port, gpsd_prerequisites, ip, pmc, prerequisites};
+use common::{Seen, free_tcp_port, gpsd_prerequisites, ip, pmc, prerequisites};
+use daemon::gpsd::Gpsfake;
 use daemon::{Daemon, DaemonOptions};
 use ptp_config::NodeSelector;
 use ptp_mgmt::{Client, ClientConfig};
@@ -314,7 +315,7 @@ async fn tgm_walks_6_7_140_248_and_the_tsc_sees_each_announce() {
     );
 
     // T2: gpsd with a 3D fix → Locked, 6.
-    let mut gps = Gpsfake::start(tmp.path(), "fix", gps_port, &[true; 10], false);
+    let mut gps = Gpsfake::start(tmp.path(), "fix", gps_port, &[true; 10], false).expect("gpsfake");
     let t2 = s
         .until("Locked", Duration::from_secs(20), |s| {
             s.line_at(gm_line("s2")).is_some()
@@ -388,7 +389,7 @@ async fn tgm_walks_6_7_140_248_and_the_tsc_sees_each_announce() {
     .await;
 
     // T2 again: gpsd back.
-    let _gps = Gpsfake::start(tmp.path(), "back", gps_port, &[true; 10], false);
+    let _gps = Gpsfake::start(tmp.path(), "back", gps_port, &[true; 10], false).expect("gpsfake");
     tsc_sees(
         &mut s,
         &mut tsc,
