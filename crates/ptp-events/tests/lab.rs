@@ -149,7 +149,7 @@ async fn subscribe(api: u16, endpoint: &str, resource: &str) {
         let r = client
             .post(format!("http://127.0.0.1:{api}/api/ocloudNotifications/v2/subscriptions"))
             .body(format!(
-                r#"{{"ResourceAddress":"/cluster/node/lab-node/sync/ptp-status/{resource}","EndpointUri":"{endpoint}"}}"#
+                r#"{{"ResourceAddress":"/cluster/node/lab-node/sync/{resource}","EndpointUri":"{endpoint}"}}"#
             ))
             .send()
             .await;
@@ -203,22 +203,21 @@ fn nothing_left_behind(api: u16, metrics: u16, control: &std::path::Path) {
             .any(|l| links.contains(l)),
         "veth left: {links}"
     );
-    let ptp4l = Command::new("pgrep")
-        .args(["-f", "ptpevents-lab"])
-        .output()
-        .unwrap();
-    assert!(
-        ptp4l.stdout.is_empty(),
-        "processes left: {}",
-        String::from_utf8_lossy(&ptp4l.stdout)
-    );
+    for marker in ["ptpevents-lab", "lab-gnss.nmea"] {
+        let left = Command::new("pgrep").args(["-f", marker]).output().unwrap();
+        assert!(
+            left.stdout.is_empty(),
+            "processes left ({marker}): {}",
+            String::from_utf8_lossy(&left.stdout)
+        );
+    }
 }
 
 async fn gm_loss_and_restore(mode: &str, extra: &[&str], lock_limit: Duration) {
     let lab = Lab::start(mode, extra);
     let (endpoint, seen) = consumer().await;
-    subscribe(lab.api, &endpoint, "lock-state").await;
-    subscribe(lab.api, &endpoint, "clock-class").await;
+    subscribe(lab.api, &endpoint, "ptp-status/lock-state").await;
+    subscribe(lab.api, &endpoint, "ptp-status/clock-class").await;
     let locked = wait_for(&seen, "LOCKED", 0, lock_limit).await;
     // The grandmaster announces class 7. Live: a real SET on the grandmaster ptp4l, read by the
     // daemon from the slave's PARENT_DATA_SET; the slave (an OC) then reports its own class,
@@ -311,8 +310,8 @@ async fn gm_loss_and_restore(mode: &str, extra: &[&str], lock_limit: Duration) {
 async fn tbc_walk() {
     let lab = Lab::start("live", &["--topology", "tbc"]);
     let (endpoint, seen) = consumer().await;
-    subscribe(lab.api, &endpoint, "lock-state").await;
-    subscribe(lab.api, &endpoint, "clock-class").await;
+    subscribe(lab.api, &endpoint, "ptp-status/lock-state").await;
+    subscribe(lab.api, &endpoint, "ptp-status/clock-class").await;
     let locked = wait_for(&seen, "LOCKED", 0, Duration::from_secs(60)).await;
     let answer = lab.inject("gm-loss");
     assert!(answer.contains("T-BC"), "{answer}");
@@ -348,6 +347,80 @@ async fn tbc_walk() {
     nothing_left_behind(api, metrics, &control);
 }
 
+/// `lab --topology tgm`: gpsd (gpsfake) → our T-GM → T-TSC; gnss-loss walks it through 7, 140
+/// and 248 (E1 HOLDOVER then FREERUN, nothing on 7 → 140), gnss-restore locks it again (6), a
+/// DPLL free-run is T4 (GNSS unchanged), spoofing is a GNSS loss; a real subscriber sees it all.
+async fn tgm_walk() {
+    let lab = Lab::start("live", &["--topology", "tgm"]);
+    let (endpoint, seen) = consumer().await;
+    subscribe(lab.api, &endpoint, "ptp-status/lock-state").await;
+    subscribe(lab.api, &endpoint, "ptp-status/clock-class").await;
+    subscribe(lab.api, &endpoint, "gnss-status/gnss-sync-status").await;
+    let locked = wait_for(&seen, "LOCKED", 0, Duration::from_secs(30)).await;
+    let answer = lab.inject("gnss-loss");
+    assert!(answer.starts_with("ok"), "{answer}");
+    let c7 = wait_for(&seen, "7", locked, Duration::from_secs(5)).await;
+    let c140 = wait_for(&seen, "140", c7, Duration::from_secs(10)).await;
+    let c248 = wait_for(&seen, "248", c140, Duration::from_secs(10)).await;
+    let answer = lab.inject("gnss-restore");
+    assert!(answer.starts_with("ok"), "{answer}");
+    let relocked = wait_for(&seen, "6", c248, Duration::from_secs(30)).await;
+    let answer = lab.inject("dpll freerun");
+    assert!(answer.starts_with("ok"), "{answer}");
+    let t4 = wait_for(&seen, "248", relocked, Duration::from_secs(5)).await;
+    assert!(lab.inject("dpll auto").starts_with("ok"));
+    let back = wait_for(&seen, "6", t4, Duration::from_secs(10)).await;
+    assert!(lab.inject("gnss-spoof").starts_with("ok"));
+    let spoofed = wait_for(&seen, "7", back, Duration::from_secs(5)).await;
+    assert!(lab.inject("gnss-restore").starts_with("ok"));
+    wait_for(&seen, "6", spoofed, Duration::from_secs(10)).await;
+    // A fault of the other topologies is refused with the reason.
+    let refused = Command::new(env!("CARGO_BIN_EXE_ptp-events"))
+        .args(["lab", "--control"])
+        .arg(&lab.control)
+        .args(["inject", "gm-loss"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("gnss-loss"),
+        "{refused:?}"
+    );
+    let events: Vec<(String, String)> = seen.lock().unwrap()[locked..].to_vec();
+    let of = |r: &str| -> Vec<&str> {
+        events
+            .iter()
+            .filter(|(src, _)| src == r)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(
+        of("lock-state"),
+        [
+            "LOCKED", "HOLDOVER", "FREERUN", "LOCKED", "FREERUN", "LOCKED", "HOLDOVER", "LOCKED"
+        ],
+        "{events:?}"
+    );
+    assert_eq!(
+        of("clock-class"),
+        ["6", "7", "140", "248", "6", "248", "6", "7", "6"],
+        "{events:?}"
+    );
+    assert_eq!(
+        of("gnss-sync-status"),
+        [
+            "FAILURE-NOFIX",
+            "SYNCHRONIZED",
+            "ACQUIRING-SYNC",
+            "SYNCHRONIZED"
+        ],
+        "T4 leaves GNSS unchanged: {events:?}"
+    );
+    let (status, api, metrics, control) = lab.interrupt();
+    assert!(status.success(), "lab exit: {status}");
+    nothing_left_behind(api, metrics, &control);
+}
+
 /// One test, replay then live, so that the "nothing left behind" checks of one lab never see
 /// the other.
 #[tokio::test]
@@ -368,4 +441,18 @@ async fn lab_goes_through_holdover_and_freerun_and_leaves_nothing_behind() {
     }
     gm_loss_and_restore("live", &[], Duration::from_secs(60)).await;
     tbc_walk().await;
+    let gpsd = ["/usr/sbin/gpsd", "/usr/bin/gpsfake"]
+        .iter()
+        .all(|p| std::path::Path::new(p).exists());
+    if !gpsd {
+        assert!(
+            !ci,
+            "CI installs gpsd and gpsd-clients: the T-GM lab must be tested"
+        );
+        eprintln!(
+            "SKIPPED the T-GM lab: needs gpsd and gpsfake (apt-get install gpsd gpsd-clients)"
+        );
+        return;
+    }
+    tgm_walk().await;
 }

@@ -20,7 +20,8 @@ use super::Fault;
 
 /// The slave's interface (in its namespace).
 pub const SLAVE_IFACE: &str = "vlabsl";
-const GM_IFACE: &str = "vlabgm";
+/// The grandmaster's interface (`--topology tgm`: our T-GM's).
+pub const GM_IFACE: &str = "vlabgm";
 const GM_NS: &str = "ptpevents-lab-gm";
 const SLAVE_NS: &str = "ptpevents-lab-sl";
 /// `--topology tbc`: the T-BC's namespace, its TR (upstream) and TT (downstream) interfaces,
@@ -32,6 +33,8 @@ pub const TR_IFACE: &str = "vlabtr";
 pub const TT_IFACE: &str = "vlabtt";
 const TSC_NS: &str = "ptpevents-lab-tsc";
 const TSC_IFACE: &str = "vlabtsc";
+/// The NMEA gpsfake loops for the T-GM: a minute of 3D fix.
+const GNSS_FIX: [bool; 60] = [true; 60];
 
 /// What the live testbed builds.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +43,9 @@ pub enum Topology {
     Oc,
     /// Grandmaster → T-BC (TR and TT run by the daemon) → T-TSC observer, in three namespaces.
     Tbc,
+    /// gpsd (fed by gpsfake) → our daemon as T-GM (its ptp4l, an emulated DPLL and ts2phc) →
+    /// T-TSC observer, in two namespaces.
+    Tgm,
 }
 
 fn ptp4l() -> Option<PathBuf> {
@@ -102,6 +108,27 @@ pub struct Live {
     shim: PathBuf,
     topology: Topology,
     tsc: Mutex<Option<Child>>,
+    /// `--topology tgm`: gpsfake (and its gpsd), its port, the emulation file and its content.
+    gps: Mutex<Option<daemon::gpsd::Gpsfake>>,
+    gps_port: u16,
+    emulation: (PathBuf, Mutex<Emulation>),
+}
+
+/// What the lab writes into the T-GM's emulation file.
+#[derive(Debug, Clone, Default)]
+struct Emulation {
+    dpll: Option<String>,
+    spoofed: bool,
+}
+
+impl Emulation {
+    fn text(&self) -> String {
+        format!(
+            "# written by ptp-events lab (EMULATED: no DPLL, no PHC on this machine)\ndpll {}\nts2phc auto\ngnss {}\n",
+            self.dpll.as_deref().unwrap_or("auto"),
+            if self.spoofed { "spoofed" } else { "ok" }
+        )
+    }
 }
 
 impl Live {
@@ -120,7 +147,15 @@ impl Live {
                 (GM_IFACE, GM_NS, TR_IFACE, BC_NS),
                 (TT_IFACE, BC_NS, TSC_IFACE, TSC_NS),
             ],
+            Topology::Tgm => &[(GM_IFACE, GM_NS, TSC_IFACE, TSC_NS)],
         };
+        if topology == Topology::Tgm {
+            for bin in ["/usr/sbin/gpsd", "/usr/bin/gpsfake"] {
+                if !Path::new(bin).exists() {
+                    bail!("--topology tgm needs {bin} (apt-get install gpsd gpsd-clients)");
+                }
+            }
+        }
         let setup = || -> anyhow::Result<()> {
             for (a, na, z, nz) in pairs {
                 for ns in [na, nz] {
@@ -144,8 +179,14 @@ impl Live {
         // The T-BC's InSync window fills faster at 16 Sync per second.
         let sync = match topology {
             Topology::Oc => -2,
-            Topology::Tbc => -4,
+            Topology::Tbc | Topology::Tgm => -4,
         };
+        let gps_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .context("a port for gpsd")?;
+        let emulation = dir.join("tgm.emu");
+        std::fs::write(&emulation, Emulation::default().text())?;
         std::fs::write(
             dir.join("gm.cfg"),
             format!(
@@ -197,6 +238,28 @@ impl Live {
                     }
                 }
             ]),
+            // Our T-GM: GNSS from gpsd (gpsfake's NMEA gives gpsd's fixed 5 ms time error, so the
+            // threshold is 10 ms), the DPLL and ts2phc emulated by the file the lab writes. The
+            // holdover is shortened: class 7 for the holdover timeout (LocalHoldoverTimeout),
+            // 140 until the model passes 1500 ns (half as long again), then 248.
+            Topology::Tgm => serde_json::json!([{
+                "name": "lab-tgm",
+                "interface": GM_IFACE,
+                "ptp4lOpts": "-2 -S",
+                "ptp4lConf": "[global]\nmasterOnly 1\nclockClass 248\nfree_running 1\nlogAnnounceInterval -3\nlogSyncInterval -4\nsummary_interval 1\n",
+                "ptpSettings": {
+                    "clockType": "T-GM",
+                    "gnssSource": format!("127.0.0.1:{gps_port}"),
+                    "tgmEmulation": emulation.display().to_string(),
+                    "gnssOffsetThreshold": "10000000",
+                    "inSyncConditionThreshold": "100",
+                    "inSyncConditionTimes": "2",
+                    "MaxInSpecOffset": "1000",
+                    "LocalMaxHoldoverOffSet": "1500",
+                    "LocalHoldoverTimeout": holdover.as_secs().max(1).to_string(),
+                    "holdoverSlope": (1_000_000 / holdover.as_secs().max(1)).to_string()
+                }
+            }]),
         };
         let profile_file = dir.join("lab-node");
         std::fs::write(&profile_file, serde_json::to_vec_pretty(&profile)?)?;
@@ -207,11 +270,20 @@ impl Live {
         let node_ns = match topology {
             Topology::Oc => SLAVE_NS,
             Topology::Tbc => BC_NS,
+            Topology::Tgm => GM_NS,
         };
         opts.command_prefix = vec!["ip".into(), "netns".into(), "exec".into(), node_ns.into()];
         opts.command_prefix.extend(daemon::shim::prefix(&shim));
         opts.lines = Some(tx);
         opts.stop_grace = Duration::from_secs(2);
+        // gpsd first: the T-GM's GNSS monitor starts with the daemon.
+        let gps = match topology {
+            Topology::Tgm => Some(
+                daemon::gpsd::Gpsfake::start(dir, "lab-gnss", gps_port, &GNSS_FIX, false)
+                    .context("starting gpsfake")?,
+            ),
+            _ => None,
+        };
         let d = Daemon::new(opts);
         let handle = d.handle();
         let (stop, mut stop_rx) = watch::channel(false);
@@ -233,9 +305,14 @@ impl Live {
             shim,
             topology,
             tsc: Mutex::new(None),
+            gps: Mutex::new(gps),
+            gps_port,
+            emulation: (emulation, Mutex::new(Emulation::default())),
         });
-        live.start_gm()?;
-        if topology == Topology::Tbc {
+        if topology != Topology::Tgm {
+            live.start_gm()?;
+        }
+        if topology != Topology::Oc {
             live.start_tsc()?;
             tokio::spawn(watch_tsc(
                 dir.join("tsc.sock"),
@@ -255,6 +332,11 @@ impl Live {
             ),
             Topology::Tbc => format!(
                 "grandmaster ({GM_NS}, {GM_IFACE}) -> T-BC run by the daemon ({BC_NS}: TR {TR_IFACE}, TT {TT_IFACE}) -> T-TSC observer ({TSC_NS}, {TSC_IFACE}); the T-BC's holdover model is shortened to the holdover timeout (135, then 165, then 248); {emulated}"
+            ),
+            Topology::Tgm => format!(
+                "gpsd on 127.0.0.1:{} fed by gpsfake (a 3D fix) -> our daemon as T-GM ({GM_NS}, {GM_IFACE}; DPLL and ts2phc EMULATED, {}) -> T-TSC observer ({TSC_NS}, {TSC_IFACE}); {emulated}",
+                self.gps_port,
+                self.emulation.0.display()
             ),
         }
     }
@@ -311,14 +393,76 @@ impl Live {
         }
     }
 
+    fn start_gps(&self) -> anyhow::Result<()> {
+        let g =
+            daemon::gpsd::Gpsfake::start(&self.dir, "lab-gnss", self.gps_port, &GNSS_FIX, false)
+                .context("starting gpsfake")?;
+        *self.gps.lock().expect("gps lock") = Some(g);
+        Ok(())
+    }
+
+    fn write_emulation(&self, change: impl FnOnce(&mut Emulation)) -> anyhow::Result<()> {
+        let mut e = self.emulation.1.lock().expect("emulation lock");
+        change(&mut e);
+        // Written whole, then renamed: the daemon never reads half a file.
+        let tmp = self.emulation.0.with_extension("tmp");
+        std::fs::write(&tmp, e.text())?;
+        std::fs::rename(&tmp, &self.emulation.0)?;
+        Ok(())
+    }
+
+    /// The T-GM's faults (`--topology tgm`).
+    fn inject_tgm(&self, fault: &Fault) -> String {
+        let done = |r: anyhow::Result<()>, ok: String| match r {
+            Ok(()) => ok,
+            Err(e) => format!("error: {e:#}"),
+        };
+        match fault {
+            Fault::GnssLoss => match self.gps.lock().expect("gps lock").take() {
+                Some(mut g) => {
+                    g.kill();
+                    "ok (live): gpsd killed (GNSS lost at once); the emulated DPLL goes to holdover: class 7, then 140 after the holdover timeout, then 248".into()
+                }
+                None => "error: GNSS is already lost (gnss-restore)".into(),
+            },
+            Fault::GnssRestore => {
+                let r = self.write_emulation(|e| e.spoofed = false);
+                if self.gps.lock().expect("gps lock").is_none()
+                    && let Err(e) = self.start_gps()
+                {
+                    return format!("error: {e:#}");
+                }
+                done(r, "ok (live): gpsd with a 3D fix (spoofing cleared); Locked (class 6) within a few seconds".into())
+            }
+            Fault::GnssSpoof => done(
+                self.write_emulation(|e| e.spoofed = true),
+                "ok (emulated flag): the receiver reports spoofing: GNSS FREERUN, holdover (class 7); gnss-restore clears it".into(),
+            ),
+            Fault::Dpll(m) => done(
+                self.write_emulation(|e| {
+                    e.dpll = (m != "auto").then(|| m.clone());
+                }),
+                format!("ok (emulated DPLL): {m}"),
+            ),
+            _ => "error: with --topology tgm the T-GM decides its class from GNSS and the DPLL: use gnss-loss, gnss-restore, gnss-spoof, dpll ...".into(),
+        }
+    }
+
     /// Injects `fault` for real where it can be caused for real.
     pub async fn inject(&self, fault: &Fault) -> String {
+        if self.topology == Topology::Tgm && !matches!(fault, Fault::Ptp4lCrash) {
+            return self.inject_tgm(fault);
+        }
         match fault {
+            Fault::GnssLoss | Fault::GnssRestore | Fault::GnssSpoof | Fault::Dpll(_) => {
+                "error: GNSS and DPLL faults need --topology tgm".into()
+            }
             Fault::GmLoss => {
                 if self.stop_gm() {
                     match self.topology {
                         Topology::Oc => "ok (live): grandmaster ptp4l killed; the slave port times out in about 3 s (HOLDOVER), then FREERUN after holdOverTimeout".into(),
                         Topology::Tbc => "ok (live): grandmaster ptp4l killed; the T-BC's TR port times out in under a second: Holdover-In-Spec (class 135), then Out-Of-Spec (165), then Free-Run (248) on the shortened holdover model".into(),
+                        Topology::Tgm => unreachable!("answered by inject_tgm"),
                     }
                 } else {
                     "error: the grandmaster is already down".into()
@@ -332,6 +476,7 @@ impl Live {
                     Ok(()) => match self.topology {
                         Topology::Oc => "ok (live): grandmaster ptp4l started; the slave re-selects it within seconds (LOCKED)".into(),
                         Topology::Tbc => "ok (live): grandmaster ptp4l started (class 6); the T-BC locks again once in sync and forwards its class".into(),
+                        Topology::Tgm => unreachable!("answered by inject_tgm"),
                     },
                     Err(e) => format!("error: {e:#}"),
                 }
@@ -344,7 +489,7 @@ impl Live {
                     .find(|p| {
                         // The slave, or the T-BC's TR.
                         let want = match self.topology {
-                            Topology::Oc => "ptp4l.0.config",
+                            Topology::Oc | Topology::Tgm => "ptp4l.0.config",
                             Topology::Tbc => "ptp4l.1.config",
                         };
                         p.config_file == want && p.up
@@ -358,6 +503,7 @@ impl Live {
                             match self.topology {
                                 Topology::Oc => "the slave",
                                 Topology::Tbc => "the T-BC's TR",
+                                Topology::Tgm => "the T-GM's",
                             }
                         )
                     }
@@ -380,6 +526,7 @@ impl Live {
                     Topology::Tbc => format!(
                         "ok (live): the grandmaster announces clock class {c} (SET GRANDMASTER_SETTINGS_NP on its management socket); a Locked T-BC forwards it to its TT within a second (248 is not forwarded while Locked); gm-restore starts the grandmaster at class 6 again"
                     ),
+                    Topology::Tgm => unreachable!("answered by inject_tgm"),
                 },
                 Err(e) => format!("error: {e:#}"),
             },
@@ -412,6 +559,11 @@ impl Live {
         let task = self.daemon_task.lock().expect("task lock").take();
         if let Some(t) = task {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        // gpsd after the daemon (a GNSS loss at exit would be published otherwise).
+        let gps = self.gps.lock().expect("gps lock").take();
+        if let Some(mut g) = gps {
+            g.kill();
         }
         delete_namespaces();
     }

@@ -85,11 +85,13 @@ pub struct LabArgs {
     #[arg(long)]
     pub quiet: bool,
     /// holdOverTimeout of the lab's profile, in seconds (with --topology tbc: the time the
-    /// T-BC's shortened holdover model takes from the loss to Free-Run, about).
+    /// T-BC's shortened holdover model takes from the loss to Free-Run, about; with tgm: the
+    /// T-GM's LocalHoldoverTimeout: class 7 that long, then 140, then 248 half as long again).
     #[arg(long, default_value_t = 5)]
     pub holdover_timeout: u64,
-    /// What the live testbed builds: oc (grandmaster → slave) or tbc (grandmaster → T-BC →
-    /// T-TSC). tbc needs the live testbed.
+    /// What the live testbed builds: oc (grandmaster → slave), tbc (grandmaster → T-BC →
+    /// T-TSC), tgm (gpsd → our T-GM → T-TSC). tbc and tgm need the live testbed (tgm also gpsd
+    /// and gpsfake).
     #[arg(long, value_enum, default_value_t = live::Topology::Oc)]
     pub topology: live::Topology,
 }
@@ -108,7 +110,8 @@ pub enum Mode {
 /// Commands for a running lab.
 #[derive(Subcommand, Debug, Clone)]
 pub enum LabAction {
-    /// Inject a fault: gm-loss, gm-restore, offset-spike [NS], ptp4l-crash, clock-class N.
+    /// Inject a fault: gm-loss, gm-restore, offset-spike [NS], ptp4l-crash, clock-class N; with
+    /// --topology tgm: gnss-loss, gnss-restore, gnss-spoof, dpll auto|locked|lhaq|holdover|freerun.
     Inject {
         /// The fault and its argument.
         #[arg(required = true, num_args = 1..=2)]
@@ -143,6 +146,14 @@ pub enum Fault {
     /// The grandmaster announces this clock class (live: a real SET GRANDMASTER_SETTINGS_NP;
     /// replay: a synthetic daemon line).
     ClockClass(u8),
+    /// `--topology tgm`: gpsd goes away (its gpsfake killed): GNSS lost.
+    GnssLoss,
+    /// `--topology tgm`: gpsd is back with a 3D fix (and spoofing cleared).
+    GnssRestore,
+    /// `--topology tgm`: the GNSS receiver reports spoofing (emulated flag).
+    GnssSpoof,
+    /// `--topology tgm`: the emulated DPLL: `auto`, `locked`, `lhaq`, `holdover`, `freerun`.
+    Dpll(String),
 }
 
 impl FromStr for Fault {
@@ -151,7 +162,7 @@ impl FromStr for Fault {
         let mut words = s.split_whitespace();
         let name = words.next().unwrap_or("");
         let arg = words.next();
-        let usage = "faults: gm-loss, gm-restore, offset-spike [NS], ptp4l-crash, clock-class N";
+        let usage = "faults: gm-loss, gm-restore, offset-spike [NS], ptp4l-crash, clock-class N; with --topology tgm: gnss-loss, gnss-restore, gnss-spoof, dpll auto|locked|lhaq|holdover|freerun";
         Ok(match (name, arg) {
             ("gm-loss", None) => Fault::GmLoss,
             ("gm-restore", None) => Fault::GmRestore,
@@ -165,6 +176,18 @@ impl FromStr for Fault {
                 n.parse()
                     .map_err(|_| format!("clock-class {n}: expected 0..255"))?,
             ),
+            ("gnss-loss", None) => Fault::GnssLoss,
+            ("gnss-restore", None) => Fault::GnssRestore,
+            ("gnss-spoof", None) => Fault::GnssSpoof,
+            ("dpll", Some(m)) => match ptp_state::tgm::DpllState::parse(m) {
+                Some(_) => Fault::Dpll(m.to_ascii_lowercase()),
+                None if m == "auto" => Fault::Dpll("auto".into()),
+                None => {
+                    return Err(format!(
+                        "dpll {m}: expected auto, locked, lhaq, holdover or freerun"
+                    ));
+                }
+            },
             _ => return Err(format!("unknown fault {s:?}; {usage}")),
         })
     }
@@ -256,9 +279,10 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
         format!("starting the producer on {api_addr} (is another lab or producer running? use --api-port)")
     })?;
 
-    if args.topology == live::Topology::Tbc && mode != Mode::Live {
+    if args.topology != live::Topology::Oc && mode != Mode::Live {
         bail!(
-            "--topology tbc needs the live testbed (root and linuxptp){}",
+            "--topology {:?} needs the live testbed (root and linuxptp){}",
+            args.topology,
             live_possible
                 .as_ref()
                 .err()
@@ -294,6 +318,12 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
             EngineConfig::new(args.node_name.clone())
                 .with_profile("ptp4l.0.config", tt)
                 .with_profile("ptp4l.1.config", tr)
+        }
+        live::Topology::Tgm => {
+            let mut gm = ProfileInfo::new("lab-tgm");
+            gm.interfaces = vec![live::GM_IFACE.to_owned()];
+            gm.clock_type = ptp_state::ClockType::TGm;
+            EngineConfig::new(args.node_name.clone()).with_profile("ptp4l.0.config", gm)
         }
     };
     let mut ingest = Ingest::start(producer.hub.clone(), IngestConfig::new(engine)).await?;
@@ -343,8 +373,13 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
         args.metrics_port
     );
     println!(
-        "lab: point your consumer at {}; inject faults from another terminal: ptp-events lab inject gm-loss | gm-restore | offset-spike | ptp4l-crash | clock-class 7",
-        producer.api_addr
+        "lab: point your consumer at {}; inject faults from another terminal: ptp-events lab inject {}",
+        producer.api_addr,
+        match args.topology {
+            live::Topology::Tgm =>
+                "gnss-loss | gnss-restore | gnss-spoof | dpll holdover|freerun|locked|auto | ptp4l-crash",
+            _ => "gm-loss | gm-restore | offset-spike | ptp4l-crash | clock-class 7",
+        }
     );
 
     let (control, control_path) = bind_control(&args.control).await?;

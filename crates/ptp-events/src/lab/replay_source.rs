@@ -76,6 +76,12 @@ impl ReplaySource {
 
     /// Injects `fault`; the answer says what was done.
     pub async fn inject(&self, fault: &Fault) -> String {
+        if matches!(
+            fault,
+            Fault::GnssLoss | Fault::GnssRestore | Fault::GnssSpoof | Fault::Dpll(_)
+        ) {
+            return "error: GNSS and DPLL faults need the live lab with --topology tgm".into();
+        }
         let lines: Vec<String> = match fault {
             Fault::GmLoss => {
                 self.gm_lost.store(true, Ordering::Relaxed);
@@ -111,6 +117,9 @@ impl ReplaySource {
                 vec![down]
             }
             Fault::ClockClass(c) => vec![self.line(&format!("CLOCK_CLASS_CHANGE {c}"))],
+            Fault::GnssLoss | Fault::GnssRestore | Fault::GnssSpoof | Fault::Dpll(_) => {
+                unreachable!("answered above")
+            }
         };
         for l in &lines {
             self.sender.send(l.clone()).await;
@@ -123,6 +132,7 @@ impl ReplaySource {
             Fault::OffsetSpike(_) => "one offset sample far outside the thresholds",
             Fault::Ptp4lCrash => "ptp4l reported down; it comes back after the restart delay",
             Fault::ClockClass(_) => "the daemon reports a new clock class",
+            Fault::GnssLoss | Fault::GnssRestore | Fault::GnssSpoof | Fault::Dpll(_) => "",
         };
         format!(
             "ok (replay mode, synthetic lines): {what}: {}",
