@@ -25,7 +25,11 @@
 //!   (`controllingProfile`) run as a boundary clock: the T-BC machine decides, TT starts once the
 //!   source qualifies and announces what the state says.
 //!
-//! Not here: PHC/NIC discovery, plugins (e810 …), gpsd/ubxtool/dpll for T-GM, synce4l and
+//! * T-GM ([`tgm`]): a profile with `clockType: T-GM` runs as a grandmaster: GNSS from gpsd
+//!   ([`gpsd`]), an emulated DPLL and ts2phc, the T-GM machine decides, the profile's ptp4l
+//!   announces what the state says. `clockType: T-TSC`: the T-BC machine without TT (class 255).
+//!
+//! Not here: PHC/NIC discovery, plugins (e810 …), ubxtool, a real (netlink) DPLL, synce4l and
 //! chronyd. The `:8081` endpoints (`/ready`, `/emit-logs`,
 //! `/port-aliases`) are served by the `ptp-events daemon` command from [`DaemonHandle`].
 #![forbid(unsafe_code)]
