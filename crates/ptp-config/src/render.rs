@@ -202,6 +202,107 @@ fn has_slave(opts: &str, conf: &LinuxptpConf) -> bool {
     })
 }
 
+/// A ptp4l option: `--key value` / `--key=value` on the command line (which wins, as in ptp4l),
+/// else the config's `[global]` value.
+fn ptp4l_option<'a>(opts: &'a str, conf: &'a LinuxptpConf, key: &str) -> Option<&'a str> {
+    let t: Vec<&str> = tokens(opts).collect();
+    let flag = format!("--{key}");
+    let mut found = None;
+    for (i, a) in t.iter().enumerate() {
+        if *a == flag {
+            found = t.get(i + 1).copied();
+        } else if let Some(v) = a.strip_prefix(&format!("{flag}=")) {
+            found = Some(v);
+        }
+    }
+    found.or_else(|| conf.get(GLOBAL, key))
+}
+
+/// ITU-T G.8275.1 admission (clock-requirements T-GM §3.2, FUNC-TGM002-R5): a profile that
+/// declares the telecom profile (`dataset_comparison G.8275.x` with a domainNumber of 24–43, the
+/// G.8275.1 range; 44–63 is G.8275.2, not checked) must use what G.8275.1 mandates. Returns
+/// (parameter, problem) for each violation.
+fn g8275_1_violations(opts: &str, conf: &LinuxptpConf) -> Vec<(&'static str, String)> {
+    let get = |k: &str| ptp4l_option(opts, conf, k);
+    if get("dataset_comparison") != Some("G.8275.x") {
+        return Vec::new();
+    }
+    let domain = get("domainNumber").and_then(|d| d.parse::<u8>().ok());
+    if !domain.is_some_and(|d| (24..=43).contains(&d)) {
+        return Vec::new();
+    }
+    let t: Vec<&str> = tokens(opts).collect();
+    let mut out = Vec::new();
+    let transport = if t.contains(&"-4") {
+        Some("UDPv4")
+    } else if t.contains(&"-6") {
+        Some("UDPv6")
+    } else if t.contains(&"-2") {
+        Some("L2")
+    } else {
+        get("network_transport")
+    };
+    if transport.is_some_and(|v| v != "L2") {
+        out.push((
+            "network_transport",
+            format!(
+                "{} (G.8275.1 runs over Ethernet: L2, -2)",
+                transport.unwrap_or("")
+            ),
+        ));
+    }
+    let stamping = if t.contains(&"-S") {
+        Some("software")
+    } else if t.contains(&"-L") {
+        Some("legacy")
+    } else {
+        get("time_stamping")
+    };
+    if stamping.is_some_and(|v| v != "hardware" && v != "onestep" && v != "p2p1step") {
+        out.push((
+            "time_stamping",
+            format!(
+                "{} (G.8275.1 needs hardware timestamps)",
+                stamping.unwrap_or("")
+            ),
+        ));
+    }
+    let delay = if t.contains(&"-P") {
+        Some("P2P")
+    } else if t.contains(&"-E") {
+        Some("E2E")
+    } else {
+        get("delay_mechanism")
+    };
+    if delay.is_some_and(|v| v != "E2E") {
+        out.push((
+            "delay_mechanism",
+            format!(
+                "{} (G.8275.1 uses the end-to-end delay request mechanism: E2E)",
+                delay.unwrap_or("")
+            ),
+        ));
+    }
+    for (key, want) in [("transportSpecific", "0"), ("priority1", "128")] {
+        if let Some(v) = get(key) {
+            let n = v
+                .strip_prefix("0x")
+                .map(|h| u32::from_str_radix(h, 16).ok())
+                .unwrap_or_else(|| v.parse::<u32>().ok());
+            if n != want.parse().ok() {
+                out.push((key, format!("{v} (G.8275.1 mandates {want})")));
+            }
+        }
+    }
+    if let Some(v) = get("clock_type")
+        && v != "OC"
+        && v != "BC"
+    {
+        out.push(("clock_type", format!("{v} (G.8275.1 allows OC or BC)")));
+    }
+    out
+}
+
 /// Checks every profile and field; returns all problems at once. A profile set that passes
 /// renders without error.
 pub fn validate(profiles: &[PtpProfile]) -> Result<(), ConfigError> {
@@ -265,6 +366,16 @@ pub fn validate(profiles: &[PtpProfile]) -> Result<(), ConfigError> {
                     }
                 }
                 Err(e) => err(field, format!("line {}: {}", e.line, e.problem), e.fix),
+            }
+        }
+        if let Some(conf) = &parsed_ptp4l {
+            for (param, problem) in g8275_1_violations(p.ptp4l_opts.as_deref().unwrap_or(""), conf)
+            {
+                err(
+                    &format!("ptp4l {param}"),
+                    problem,
+                    "a G.8275.1 profile (dataset_comparison G.8275.x, domainNumber 24-43) must use the profile's mandated value; for a software testbed, leave dataset_comparison at ieee1588".into(),
+                );
             }
         }
         for (field, o) in [

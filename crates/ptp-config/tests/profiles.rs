@@ -424,3 +424,50 @@ fn rendered_config_names_are_read_back_as_the_go_sidecar_reads_them() {
     assert_eq!(sidecar_profile_name("#profile: \u{a0}bc"), None);
     assert_eq!(sidecar_profile_name("profile: profile: x"), Some("profile"));
 }
+
+/// G.8275.1 admission (FUNC-TGM002-R5): a profile declaring the telecom profile
+/// (`dataset_comparison G.8275.x`, domain 24-43) is refused when it breaks a mandated value,
+/// each violation naming the parameter; conforming ones, and G.8275.2 domains, pass.
+#[test]
+fn g8275_1_profiles_must_use_the_mandated_values() {
+    let profile = |opts: &str, conf: &str| {
+        format!(
+            r#"[{{"name":"tgm","interface":"ens1f0","ptp4lOpts":"{opts}","ptp4lConf":"[global]\ndataset_comparison G.8275.x\n{conf}","ptpSettings":{{"clockType":"T-GM"}}}}]"#
+        )
+    };
+    let errs = field_errors(&profile(
+        "-4 -S -P",
+        r"domainNumber 24\npriority1 127\ntransportSpecific 0x1\n",
+    ));
+    let text = errs.join("\n");
+    for param in [
+        "ptp4l network_transport: UDPv4",
+        "ptp4l time_stamping: software",
+        "ptp4l delay_mechanism: P2P",
+        "ptp4l priority1: 127",
+        "ptp4l transportSpecific: 0x1",
+    ] {
+        assert!(text.contains(param), "missing {param:?} in\n{text}");
+    }
+    assert_eq!(errs.len(), 5, "{text}");
+    // Conforming: accepted.
+    for (o, conf) in [
+        ("-2", r"domainNumber 24\npriority1 128\n"),
+        (
+            "",
+            r"domainNumber 43\nnetwork_transport L2\ntime_stamping hardware\n",
+        ),
+        // G.8275.2 (domain 44-63) and undesignated testbeds are not G.8275.1.
+        ("-4 -S", r"domainNumber 44\n"),
+    ] {
+        let (_, p) = parse_profiles(&profile(o, conf), &worker()).expect("parses");
+        plan(&p, &opts()).unwrap_or_else(|e| panic!("{o} {conf}: {e}"));
+    }
+    // The command line wins over the config: domain 24 given there makes it G.8275.1.
+    let errs = field_errors(&profile("--domainNumber 24 -S", r"domainNumber 44\n"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("ptp4l time_stamping: software"),
+        "{errs:?}"
+    );
+}
