@@ -6,6 +6,7 @@ mod daemon;
 mod lab;
 mod producer;
 mod replay;
+mod report;
 
 use clap::{Parser, Subcommand, ValueEnum};
 

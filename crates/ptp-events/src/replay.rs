@@ -37,6 +37,10 @@ pub struct ReplayArgs {
     /// Print the final metrics (Prometheus text) after the events.
     #[arg(long)]
     pub metrics: bool,
+    /// Also write a self-contained HTML report here: offsets with thresholds, state bands,
+    /// clock class, processes on one time axis, and the event list (no network needed to view).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 /// One output line: where in the log, the delivery address, and the event as delivered.
@@ -90,7 +94,17 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());
     let mut seq = 0u64;
-    let mut emit = |changes: Vec<ptp_state::TimedChange>| -> anyhow::Result<()> {
+    let mut report = args.report.as_ref().map(|_| {
+        crate::report::Report::new(
+            &format!("PTP events of {}", args.log.display()),
+            args.min_offset,
+            args.max_offset,
+        )
+    });
+    let mut emit = |changes: Vec<ptp_state::TimedChange>,
+                    report: &mut Option<crate::report::Report>,
+                    log_line: &str|
+     -> anyhow::Result<()> {
         for ptp_state::TimedChange {
             line: line_no,
             at,
@@ -102,6 +116,26 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
                 EventTime(when.unwrap_or(DateTime::<Utc>::UNIX_EPOCH + Duration::from_nanos(at)));
             seq += 1;
             let ev = CloudEvent::new(c.resource, format!("replay-{seq}"), time, c.values);
+            if let Some(r) = report.as_mut() {
+                r.event(crate::report::EventRow {
+                    at,
+                    line: line_no,
+                    resource: c
+                        .resource
+                        .source()
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or("")
+                        .to_owned(),
+                    values: ev
+                        .data
+                        .values
+                        .iter()
+                        .map(|v| (v.resource_address.clone(), v.value.clone()))
+                        .collect(),
+                    log_line: log_line.to_owned(),
+                });
+            }
             let record = Record {
                 line: line_no,
                 address: c.resource.address(&args.node_name),
@@ -137,7 +171,11 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         }
         let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches(['\n', '\r']);
-        emit(replayer.line(&mut engine, line))?;
+        let changes = replayer.line(&mut engine, line);
+        if let Some(r) = report.as_mut() {
+            r.line(line, replayer.now());
+        }
+        emit(changes, &mut report, line)?;
     }
     if args.metrics {
         let mut text = String::new();
@@ -173,6 +211,15 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             skipped = stats.skipped(),
             "{summary}"
         );
+    }
+    if let (Some(r), Some(path)) = (&report, &args.report) {
+        let html = r.html(&|at| match calendar(at, year) {
+            Some(t) => t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+            None => format!("{:.3} s", at as f64 / 1e9),
+        });
+        std::fs::write(path, html)
+            .with_context(|| format!("--report {}: cannot write", path.display()))?;
+        tracing::info!(report = %path.display(), events = r.events(), "report written");
     }
     if line_no > 0 && stats.parsed() == 0 {
         anyhow::bail!("{name}: no line was understood (not linuxptp or linuxptp-daemon output?)");

@@ -108,6 +108,11 @@ impl Replayer {
         Replayer::default()
     }
 
+    /// The timeline's time of the last line fed (0 before the first).
+    pub fn now(&self) -> Nanos {
+        self.clock.now
+    }
+
     /// Feeds the next line of the log to `engine` and returns the changes it caused, in order.
     pub fn line(&mut self, engine: &mut Engine, line: &str) -> Vec<TimedChange> {
         self.line += 1;
