@@ -39,6 +39,18 @@ pub struct IngestConfig {
     pub daemon_api: Option<url::Url>,
     /// Lines buffered between the readers and the engine (readers wait when it is full).
     pub channel_capacity: usize,
+    /// Told of every line the engine takes and every change it makes (a live picture of the
+    /// node: the lab's web page); `None`: nothing extra is done per line.
+    pub observer: Option<Arc<dyn IngestObserver>>,
+}
+
+/// Watches the engine's input and output (see [`IngestConfig::observer`]). Called on the engine
+/// task: keep it short.
+pub trait IngestObserver: Send + Sync + std::fmt::Debug {
+    /// A line, at `at` ns since ingest started.
+    fn line(&self, line: &str, at: u64);
+    /// A change the engine made at `at`, caused by `line` (`None`: a timer).
+    fn change(&self, change: &Change, at: u64, line: Option<&str>);
 }
 
 impl IngestConfig {
@@ -49,6 +61,7 @@ impl IngestConfig {
             socket: None,
             daemon_api: None,
             channel_capacity: 16 * 1024,
+            observer: None,
         }
     }
 }
@@ -152,7 +165,12 @@ impl Ingest {
             tx,
             counters: counters.clone(),
         };
-        let mut tasks = vec![tokio::spawn(run_engine(engine.clone(), hub, rx))];
+        let mut tasks = vec![tokio::spawn(run_engine(
+            engine.clone(),
+            hub,
+            rx,
+            cfg.observer.clone(),
+        ))];
         let mut socket = None;
         if let Some(path) = &cfg.socket {
             let (listener, bound) = bind_socket(path).await?;
@@ -392,7 +410,12 @@ async fn ask_replay(api: url::Url) {
     }
 }
 
-async fn run_engine(engine: Arc<Mutex<Engine>>, hub: Arc<Hub>, mut rx: mpsc::Receiver<String>) {
+async fn run_engine(
+    engine: Arc<Mutex<Engine>>,
+    hub: Arc<Hub>,
+    mut rx: mpsc::Receiver<String>,
+    observer: Option<Arc<dyn IngestObserver>>,
+) {
     let start = Instant::now();
     let now = || start.elapsed().as_nanos() as u64;
     let mut changes: Vec<Change> = Vec::new();
@@ -413,11 +436,24 @@ async fn run_engine(engine: Arc<Mutex<Engine>>, hub: Arc<Hub>, mut rx: mpsc::Rec
                 let t = now();
                 let mut e = engine.lock().expect("engine lock");
                 for line in batch.drain(..) {
+                    let before = changes.len();
                     e.feed(&line, t, &mut changes);
+                    if let Some(o) = &observer {
+                        o.line(&line, t);
+                        for c in &changes[before..] {
+                            o.change(c, t, Some(&line));
+                        }
+                    }
                 }
             }
             () = sleep => {
-                engine.lock().expect("engine lock").tick(now(), &mut changes);
+                let t = now();
+                engine.lock().expect("engine lock").tick(t, &mut changes);
+                if let Some(o) = &observer {
+                    for c in &changes {
+                        o.change(c, t, None);
+                    }
+                }
             }
         }
         for c in changes.drain(..) {

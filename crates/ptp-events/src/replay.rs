@@ -117,24 +117,13 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             seq += 1;
             let ev = CloudEvent::new(c.resource, format!("replay-{seq}"), time, c.values);
             if let Some(r) = report.as_mut() {
-                r.event(crate::report::EventRow {
+                r.event(crate::report::EventRow::new(
+                    c.resource,
+                    &ev.data.values,
                     at,
-                    line: line_no,
-                    resource: c
-                        .resource
-                        .source()
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or("")
-                        .to_owned(),
-                    values: ev
-                        .data
-                        .values
-                        .iter()
-                        .map(|v| (v.resource_address.clone(), v.value.clone()))
-                        .collect(),
-                    log_line: log_line.to_owned(),
-                });
+                    line_no,
+                    log_line,
+                ));
             }
             let record = Record {
                 line: line_no,

@@ -16,6 +16,21 @@ use std::fmt::Write as _;
 
 use ptp_state::{Nanos, ParsedLine};
 
+/// The page's style sheet (inline: the file fetches nothing).
+const STYLE: &str = "
+body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#222}
+h1{font-size:20px;margin:0 0 8px} table{border-collapse:collapse;width:100%}
+td,th{border-bottom:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
+code{font-size:12px;word-break:break-all} .summary td{border:none;padding:1px 8px 1px 0}
+svg text{font-size:11px;fill:#333} .axis{text-anchor:middle} .grid{stroke:#eee}
+.lanebg{fill:#fafafa;stroke:#ddd} .offset{fill:none;stroke:#1f5fa8;stroke-width:1}
+.threshold{stroke:#c62828;stroke-dasharray:4 3} .thlabel{fill:#c62828;font-size:10px}
+.state.LOCKED,.proc.up{fill:#2e7d32} .state.HOLDOVER{fill:#ef8f00} .state.FREERUN,.proc.down{fill:#c62828}
+.state.other{fill:#9e9e9e} .class.c6{fill:#2e7d32} .class.cdeg{fill:#ef8f00} .class.cfree{fill:#c62828} .class.cslave{fill:#90a4ae}
+.classlabel{fill:#fff;font-size:10px} .mark{stroke:#555;stroke-width:1.5} .mark.FREERUN{stroke:#c62828} .mark.HOLDOVER{stroke:#ef8f00} .mark.LOCKED{stroke:#2e7d32}
+b.LOCKED{color:#2e7d32} b.HOLDOVER{color:#ef8f00} b.FREERUN{color:#c62828} tr:target{background:#fff6d5}
+";
+
 /// The chart's drawing width in pixels (offset buckets).
 const WIDTH: f64 = 1200.0;
 /// Left margin for lane labels.
@@ -26,7 +41,7 @@ const LEFT: f64 = 210.0;
 pub struct EventRow {
     /// Timeline time.
     pub at: Nanos,
-    /// 1-based log line.
+    /// 1-based log line (0: none, live).
     pub line: usize,
     /// The resource's short name (`lock-state`, `clock-class`, ...).
     pub resource: String,
@@ -34,6 +49,33 @@ pub struct EventRow {
     pub values: Vec<(String, String)>,
     /// The log line that caused it.
     pub log_line: String,
+}
+
+impl EventRow {
+    /// The row of a change of `resource` to `values`.
+    pub fn new(
+        resource: oran_api::Resource,
+        values: &[oran_api::Value],
+        at: Nanos,
+        line: usize,
+        log_line: &str,
+    ) -> EventRow {
+        EventRow {
+            at,
+            line,
+            resource: resource
+                .source()
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_owned(),
+            values: values
+                .iter()
+                .map(|v| (v.resource_address.clone(), v.value.clone()))
+                .collect(),
+            log_line: log_line.to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -114,7 +156,8 @@ impl Report {
 
     /// The HTML page. `when` formats a timeline time for people (calendar time when the log
     /// had it).
-    pub fn html(&self, when: &dyn Fn(Nanos) -> String) -> String {
+    /// The report's content (summary, timeline, event list), without the page around it.
+    pub fn body(&self, when: &dyn Fn(Nanos) -> String) -> String {
         let t0 = self.first.unwrap_or(0);
         let span = (self.last.saturating_sub(t0)).max(1) as f64;
         let x = |t: Nanos| LEFT + (t.saturating_sub(t0)) as f64 / span * WIDTH;
@@ -322,40 +365,44 @@ impl Report {
                 esc(&when(e.at)),
                 esc(&e.resource),
                 values.join("<br>"),
-                e.line,
+                if e.line == 0 {
+                    "–".to_owned()
+                } else {
+                    e.line.to_string()
+                },
                 esc(&e.log_line)
             );
         }
         let summary = self.summary(when);
         format!(
-            r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body{{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#222}}
-h1{{font-size:20px;margin:0 0 8px}} table{{border-collapse:collapse;width:100%}}
-td,th{{border-bottom:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}}
-code{{font-size:12px;word-break:break-all}} .summary td{{border:none;padding:1px 8px 1px 0}}
-svg text{{font-size:11px;fill:#333}} .axis{{text-anchor:middle}} .grid{{stroke:#eee}}
-.lanebg{{fill:#fafafa;stroke:#ddd}} .offset{{fill:none;stroke:#1f5fa8;stroke-width:1}}
-.threshold{{stroke:#c62828;stroke-dasharray:4 3}} .thlabel{{fill:#c62828;font-size:10px}}
-.state.LOCKED,.proc.up{{fill:#2e7d32}} .state.HOLDOVER{{fill:#ef8f00}} .state.FREERUN,.proc.down{{fill:#c62828}}
-.state.other{{fill:#9e9e9e}} .class.c6{{fill:#2e7d32}} .class.cdeg{{fill:#ef8f00}} .class.cfree{{fill:#c62828}} .class.cslave{{fill:#90a4ae}}
-.classlabel{{fill:#fff;font-size:10px}} .mark{{stroke:#555;stroke-width:1.5}} .mark.FREERUN{{stroke:#c62828}} .mark.HOLDOVER{{stroke:#ef8f00}} .mark.LOCKED{{stroke:#2e7d32}}
-b.LOCKED{{color:#2e7d32}} b.HOLDOVER{{color:#ef8f00}} b.FREERUN{{color:#c62828}} tr:target{{background:#fff6d5}}
-</style></head><body>
-<h1>{title}</h1>
+            r#"<h1>{title}</h1>
 {summary}
 <svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" role="img" aria-label="timeline">{svg}</svg>
 <h2>Events a subscriber would have received ({n})</h2>
 <table><thead><tr><th>time</th><th>resource</th><th>values</th><th>log line</th><th>caused by</th></tr></thead><tbody>
 {rows}</tbody></table>
-<p>Made by <code>ptp-events replay --report</code>: offsets are the minimum and maximum of each pixel column; every transition is drawn.</p>
-</body></html>
 "#,
             title = esc(&self.title),
             w = LEFT + WIDTH + 90.0,
             h = y,
             n = self.events.len(),
+        )
+    }
+
+    /// The whole page of [`Report::body`]: `footer` at the end of the body (HTML).
+    pub fn page(&self, when: &dyn Fn(Nanos) -> String, footer: &str) -> String {
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>{STYLE}</style></head><body>\n<div id=\"report\">{}</div>\n{footer}\n</body></html>\n",
+            esc(&self.title),
+            self.body(when)
+        )
+    }
+
+    /// The standalone report page (`replay --report`).
+    pub fn html(&self, when: &dyn Fn(Nanos) -> String) -> String {
+        self.page(
+            when,
+            "<p>Made by <code>ptp-events replay --report</code>: offsets are the minimum and maximum of each pixel column; every transition is drawn.</p>",
         )
     }
 

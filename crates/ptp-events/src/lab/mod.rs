@@ -15,6 +15,7 @@
 mod live;
 mod replay_source;
 mod view;
+mod web;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -89,6 +90,11 @@ pub struct LabArgs {
     /// T-GM's LocalHoldoverTimeout: class 7 that long, then 140, then 248 half as long again).
     #[arg(long, default_value_t = 5)]
     pub holdover_timeout: u64,
+    /// Serve a live page of the node (offsets, states, clock class, processes and the events,
+    /// as `replay --report` draws them, updated as they happen) on this address (default
+    /// 127.0.0.1:8080 when the flag is given alone).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    pub web: Option<SocketAddr>,
     /// What the live testbed builds: oc (grandmaster → slave), tbc (grandmaster → T-BC →
     /// T-TSC), tgm (gpsd → our T-GM → T-TSC). tbc and tgm need the live testbed (tgm also gpsd
     /// and gpsfake).
@@ -326,7 +332,14 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
             EngineConfig::new(args.node_name.clone()).with_profile("ptp4l.0.config", gm)
         }
     };
-    let mut ingest = Ingest::start(producer.hub.clone(), IngestConfig::new(engine)).await?;
+    let mut ingest_cfg = IngestConfig::new(engine);
+    let live_page = args
+        .web
+        .map(|_| web::LivePage::new(&args.node_name, -5000, 5000));
+    if let Some(p) = &live_page {
+        ingest_cfg.observer = Some(p.clone());
+    }
+    let mut ingest = Ingest::start(producer.hub.clone(), ingest_cfg).await?;
     let mut live_handle = None;
     let source = match mode {
         Mode::Live => {
@@ -382,6 +395,11 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
         }
     );
 
+    let (web_stop, web_stop_rx) = tokio::sync::watch::channel(false);
+    if let (Some(addr), Some(page)) = (args.web, &live_page) {
+        let bound = web::serve(addr, page.clone(), web_stop_rx).await?;
+        println!("lab: live page http://{bound}/ (the report's picture, updated as it happens)");
+    }
     let (control, control_path) = bind_control(&args.control).await?;
     let src = source.clone();
     let control_task = tokio::spawn(async move { serve_control(control, src).await });
@@ -415,6 +433,7 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
         None => crate::shutdown_signal().await,
     }
     println!("lab: stopping");
+    let _ = web_stop.send(true);
     control_task.abort();
     control_path.remove();
     if let Some(l) = live_handle {
