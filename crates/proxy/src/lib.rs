@@ -100,6 +100,9 @@ pub struct ApiPolicy {
     /// The window of `max_requests_per_client` (1 s; the budget refills at that many per
     /// window).
     pub request_window: Duration,
+    /// More routes served on the metrics listener, under its limits and TLS (the binary's
+    /// opt-in status page); `None`: only `/metrics`.
+    pub metrics_routes: Option<axum::Router>,
 }
 
 /// Default of [`ApiPolicy::max_subscriptions`].
@@ -134,6 +137,7 @@ impl Default for ApiPolicy {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             tls: None,
             metrics_tls: false,
+            metrics_routes: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -286,7 +290,7 @@ impl Producer {
                     .map_err(|e| StartError::Bind("metrics", addr, e))?,
             );
             let h = hub.clone();
-            let app = axum::Router::new().route(
+            let mut app = axum::Router::new().route(
                 "/metrics",
                 axum::routing::get(move || {
                     let h = h.clone();
@@ -304,6 +308,9 @@ impl Producer {
                     }
                 }),
             );
+            if let Some(extra) = &policy.metrics_routes {
+                app = app.merge(extra.clone());
+            }
             // The same connection limits and timeouts as the API (a port open on every interface
             // of the node), with a cap of its own sized for a few scrapers.
             tasks.push(tokio::spawn(serve_limited(

@@ -4,6 +4,7 @@
 mod consumer;
 mod daemon;
 mod lab;
+mod live_page;
 mod producer;
 mod replay;
 mod report;

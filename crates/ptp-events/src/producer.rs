@@ -183,6 +183,13 @@ pub struct ProxyArgs {
     // Without --tls-cert: refused at start, not by the parser, so that METRICS_TLS=false works.
     #[arg(long, env = "METRICS_TLS", default_value = "false", value_parser = clap::builder::FalseyValueParser::new())]
     pub metrics_tls: bool,
+    /// Serve a read-only status page of the node on the metrics listener (its limits, and its
+    /// TLS with --metrics-tls): `/status/` is the picture `replay --report` draws (offsets,
+    /// states, clock class, processes, the events), updated as it happens from
+    /// `/status/events`. Off by default: the metrics port is open on every interface of the
+    /// node. Keeps every offset sample in memory (16 bytes each).
+    #[arg(long, env = "STATUS_PAGE", default_value = "false", value_parser = clap::builder::FalseyValueParser::new())]
+    pub status_page: bool,
     /// Deliver to https EndpointUris, trusting consumer certificates issued by a CA of this PEM
     /// file (re-read when it changes). Without it, https EndpointUris are refused (400).
     #[arg(long, env = "DELIVERY_CA_FILE")]
@@ -413,6 +420,7 @@ impl ProxyArgs {
                 }
             },
             metrics_tls: self.metrics_tls,
+            metrics_routes: None,
         })
     }
 }
@@ -456,8 +464,19 @@ fn parse_daemon_api(s: &str) -> Result<DaemonApi, String> {
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let cfg = args.config()?;
     let node = cfg.node_name.clone();
-    let ingest_cfg = args.ingest(&cfg.node_name);
-    let policy = args.policy()?;
+    let mut ingest_cfg = args.ingest(&cfg.node_name);
+    let mut policy = args.policy()?;
+    if args.status_page {
+        if cfg.metrics_addr.is_none() {
+            return Err(crate::usage(
+                "--status-page",
+                "is served on the metrics listener: --metrics-addr must not be off",
+            ));
+        }
+        let page = crate::live_page::LivePage::new(&format!("PTP events of {node}"), -100, 100);
+        ingest_cfg.observer = Some(page.clone());
+        policy.metrics_routes = Some(crate::live_page::router(page, "/status/"));
+    }
     let producer = Producer::start_with(cfg, policy).await?;
     let socket = ingest_cfg
         .socket

@@ -15,7 +15,6 @@
 mod live;
 mod replay_source;
 mod view;
-mod web;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -333,9 +332,13 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
         }
     };
     let mut ingest_cfg = IngestConfig::new(engine);
-    let live_page = args
-        .web
-        .map(|_| web::LivePage::new(&args.node_name, -5000, 5000));
+    let live_page = args.web.map(|_| {
+        crate::live_page::LivePage::new(
+            &format!("PTP events of {} (lab, live)", args.node_name),
+            -5000,
+            5000,
+        )
+    });
     if let Some(p) = &live_page {
         ingest_cfg.observer = Some(p.clone());
     }
@@ -397,7 +400,7 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
 
     let (web_stop, web_stop_rx) = tokio::sync::watch::channel(false);
     if let (Some(addr), Some(page)) = (args.web, &live_page) {
-        let bound = web::serve(addr, page.clone(), web_stop_rx).await?;
+        let bound = crate::live_page::serve(addr, page.clone(), web_stop_rx).await?;
         println!("lab: live page http://{bound}/ (the report's picture, updated as it happens)");
     }
     let (control, control_path) = bind_control(&args.control).await?;

@@ -1,8 +1,9 @@
-//! `lab --web [ADDR]`: the replay report's picture of the lab's node, as it happens. The page
-//! (`GET /`) is the report of everything the lab's engine took so far; `GET /events` is a
-//! server-sent event stream whose every message is the report's content rendered again, at most
-//! twice a second and only after a change, which the page's one inline script swaps in. Nothing is
-//! fetched from elsewhere. Loopback by default; read-only.
+//! The replay report's picture of a node, as it happens: `lab --web` (the lab's node) and the
+//! producer's opt-in `--status-page` (on its metrics listener). The page (`GET <base>`) is the
+//! report of everything the engine took so far; `GET <base>events` is a server-sent event stream
+//! whose every message is the report's content rendered again, at most twice a second and only
+//! after a change, which the page's one inline script swaps in. Nothing is fetched from
+//! elsewhere; read-only.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -56,7 +57,7 @@ impl LivePage {
         let when = self.when();
         self.report.lock().expect("report lock").page(
             &when,
-            r#"<p id="status">live: updated as the lab's engine takes lines (server-sent events from /events)</p>
+            r#"<p id="status">live: updated as the engine takes lines (server-sent events)</p>
 <script>
 const es = new EventSource("events" + location.search);
 let updates = 0;
@@ -90,21 +91,13 @@ impl proxy::ingest::IngestObserver for LivePage {
     }
 }
 
-/// Serves the page on `addr` until `stop`; returns the bound address.
-pub async fn serve(
-    addr: SocketAddr,
-    page: Arc<LivePage>,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("lab --web {addr}: cannot listen: {e}"))?;
-    let bound = listener.local_addr()?;
+/// The page at `base` (ending in `/`) and its stream at `<base>events`.
+pub fn router(page: Arc<LivePage>, base: &str) -> axum::Router {
     let p = page.clone();
-    let app = axum::Router::new()
-        .route("/", get(move || async move { Html(p.page()) }))
+    axum::Router::new()
+        .route(base, get(move || async move { Html(p.page()) }))
         .route(
-            "/events",
+            &format!("{base}events"),
             get(move |uri: axum::http::Uri| {
                 let page = page.clone();
                 let max = uri.query().and_then(|q| {
@@ -114,7 +107,20 @@ pub async fn serve(
                 });
                 async move { events(page, max).into_response() }
             }),
-        );
+        )
+}
+
+/// Serves the page at `/` on `addr` until `stop` (the lab); returns the bound address.
+pub async fn serve(
+    addr: SocketAddr,
+    page: Arc<LivePage>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("lab --web {addr}: cannot listen: {e}"))?;
+    let bound = listener.local_addr()?;
+    let app = router(page, "/");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
