@@ -196,6 +196,45 @@ impl Emulation {
     }
 }
 
+/// A DPLL the T-GM reads (at least once a second). The only one here is [`EmulatedDpll`]: no
+/// DPLL hardware on this machine; a netlink (`dpll` generic netlink family) source would be
+/// another implementation.
+pub trait DpllSource: Send {
+    /// The DPLL's lock status and phase offset (ns) now; `gnss_available`: whether its GNSS
+    /// reference is usable now (an emulation follows it).
+    fn read(&mut self, gnss_available: bool) -> (DpllState, f64);
+    /// What it is, for the log and the lines (`emulated`, a device name...).
+    fn describe(&self) -> String;
+}
+
+/// The emulated DPLL: [`DpllMode::Auto`] behaves as a DPLL locked to GNSS does (free-running
+/// until its reference is first usable, LOCKED_HO_ACQ while it is, HOLDOVER after); a fixed mode
+/// says what it is told. Scripted by the emulation file.
+#[derive(Debug, Default)]
+pub struct EmulatedDpll {
+    /// The mode (from the file).
+    pub mode: DpllMode,
+    ever_locked: bool,
+}
+
+impl DpllSource for EmulatedDpll {
+    fn read(&mut self, gnss_available: bool) -> (DpllState, f64) {
+        match self.mode {
+            DpllMode::Fixed(s, o) => (s, o),
+            DpllMode::Auto if gnss_available => {
+                self.ever_locked = true;
+                (DpllState::LockedHoAcq, 0.0)
+            }
+            DpllMode::Auto if self.ever_locked => (DpllState::Holdover, 0.0),
+            DpllMode::Auto => (DpllState::Freerun, 0.0),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("emulated ({:?})", self.mode)
+    }
+}
+
 /// TAI − UTC when GNSS has not said (since 2017).
 const DEFAULT_UTC_OFFSET: i16 = 37;
 
@@ -214,7 +253,8 @@ struct Runner {
     emu: Emulation,
     emu_text: Option<String>,
     emu_error: Option<String>,
-    dpll_ever_locked: bool,
+    dpll: Option<EmulatedDpll>,
+    dpll_last: Option<(DpllState, f64)>,
     samples: u64,
     last_gnss_at: Option<u64>,
     gnss_was_available: bool,
@@ -333,6 +373,9 @@ impl Runner {
             Ok(e) => {
                 tracing::info!(file = %path.display(), emulation = ?e, "T-GM: emulated DPLL/ts2phc/GNSS flags");
                 self.emu = e;
+                if let Some(d) = self.dpll.as_mut() {
+                    d.mode = e.dpll;
+                }
                 self.emu_error = None;
             }
             Err(err) => {
@@ -345,22 +388,16 @@ impl Runner {
         self.emu_text = Some(text);
     }
 
-    /// The emulated DPLL now, `None` without one.
+    /// The DPLL now, `None` without one.
     fn dpll_now(&mut self, now: u64) -> Option<(DpllState, f64)> {
-        self.p.emulation.as_ref()?;
-        Some(match self.emu.dpll {
-            DpllMode::Fixed(s, o) => (s, o),
-            DpllMode::Auto => {
-                if self.fsm.gnss_available(now) {
-                    self.dpll_ever_locked = true;
-                    (DpllState::LockedHoAcq, 0.0)
-                } else if self.dpll_ever_locked {
-                    (DpllState::Holdover, 0.0)
-                } else {
-                    (DpllState::Freerun, 0.0)
-                }
-            }
-        })
+        let gnss = self.fsm.gnss_available(now);
+        let d = self.dpll.as_mut()?;
+        let read = d.read(gnss);
+        if self.dpll_last.map(|l| l.0) != Some(read.0) {
+            tracing::info!(tgm = %self.p.profile, dpll = %d.describe(), state = ?read.0, "T-GM: DPLL state");
+        }
+        self.dpll_last = Some(read);
+        Some(read)
     }
 
     fn gnss_report(&mut self, mut r: GnssReading, leap: Option<i16>) -> Option<TgmTransition> {
@@ -402,13 +439,15 @@ impl Runner {
 
     fn source_lines(&mut self, now: u64) {
         self.gnss_line(now);
+        // The DPLL as the machine takes it (FREERUN once unheard of), with its phase offset.
         if let Some(d) = self.fsm.dpll_state(now) {
+            let phase = self.dpll_last.map_or(0.0, |l| l.1);
             self.hub.publish(dpll_line(
                 unix_now(),
                 &self.p.ts2phc_config,
                 &self.p.iface,
                 d,
-                self.fsm.status_offset(now).min(99_999_999_999),
+                phase.round() as i64,
             ));
         }
     }
@@ -487,7 +526,8 @@ pub async fn run(
         emu: Emulation::default(),
         emu_text: None,
         emu_error: None,
-        dpll_ever_locked: false,
+        dpll: has_dpll.then(EmulatedDpll::default),
+        dpll_last: None,
         samples: 0,
         last_gnss_at: None,
         gnss_was_available: false,

@@ -124,6 +124,49 @@ pub enum LabAction {
     },
 }
 
+/// Several observers of the lab's engine.
+#[derive(Debug)]
+struct Fanout(Vec<Arc<dyn proxy::ingest::IngestObserver>>);
+
+impl proxy::ingest::IngestObserver for Fanout {
+    fn line(&self, line: &str, at: u64) {
+        self.0.iter().for_each(|o| o.line(line, at));
+    }
+    fn change(&self, change: &ptp_state::Change, at: u64, line: Option<&str>) {
+        self.0.iter().for_each(|o| o.change(change, at, line));
+    }
+}
+
+/// `--topology tgm`: prints the DPLL's state when it changes (from the daemon's `dpll[...]`
+/// lines; the DPLL is emulated), beside the events of the live view.
+#[derive(Debug, Default)]
+struct DpllView(std::sync::Mutex<Option<i64>>);
+
+impl proxy::ingest::IngestObserver for DpllView {
+    fn line(&self, line: &str, _at: u64) {
+        if let ptp_state::ParsedLine::Dpll {
+            phase_status,
+            offset,
+            ..
+        } = ptp_state::parse_line(line)
+        {
+            let mut last = self.0.lock().expect("dpll view lock");
+            if *last != Some(phase_status) {
+                *last = Some(phase_status);
+                let name = match phase_status {
+                    1 => "FREERUN (unlocked)",
+                    2 => "LOCKED",
+                    3 => "LOCKED_HO_ACQ",
+                    4 => "HOLDOVER",
+                    _ => "unknown",
+                };
+                println!("lab: the DPLL (emulated) is {name}, phase offset {offset} ns");
+            }
+        }
+    }
+    fn change(&self, _change: &ptp_state::Change, _at: u64, _line: Option<&str>) {}
+}
+
 /// Scripted scenarios.
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum Scenario {
@@ -339,9 +382,18 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
             5000,
         )
     });
+    let mut observers: Vec<Arc<dyn proxy::ingest::IngestObserver>> = Vec::new();
     if let Some(p) = &live_page {
-        ingest_cfg.observer = Some(p.clone());
+        observers.push(p.clone());
     }
+    if args.topology == live::Topology::Tgm && !args.quiet {
+        observers.push(Arc::new(DpllView::default()));
+    }
+    ingest_cfg.observer = match observers.len() {
+        0 => None,
+        1 => observers.pop(),
+        _ => Some(Arc::new(Fanout(observers))),
+    };
     let mut ingest = Ingest::start(producer.hub.clone(), ingest_cfg).await?;
     let mut live_handle = None;
     let source = match mode {
