@@ -170,6 +170,17 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = rt.block_on(async {
+        // The long-running commands catch SIGTERM/SIGINT from here on: one that arrives while
+        // the command is still starting ends it cleanly once it is up (it used to kill a
+        // starting process outright). `replay` and `lab inject` keep the default (they stop).
+        let serves = match &cli.command {
+            Command::Replay(_) => false,
+            Command::Lab(a) => a.action.is_none(),
+            _ => true,
+        };
+        if serves {
+            install_shutdown_signals();
+        }
         match cli.command {
             Command::Proxy(args) => producer::run(*args).await,
             Command::Replay(args) => replay::run(args),
@@ -209,20 +220,42 @@ pub(crate) fn usage(flag: &str, e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(UsageError(format!("{flag}: {e:#}")))
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Set once SIGINT or SIGTERM arrived (see [`install_shutdown_signals`]).
+static SHUTDOWN: std::sync::OnceLock<tokio::sync::watch::Receiver<bool>> =
+    std::sync::OnceLock::new();
+
+/// Catches SIGINT and SIGTERM from now on (inside the runtime, before any command starts).
+fn install_shutdown_signals() {
+    let (tx, rx) = tokio::sync::watch::channel(false);
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            let _ = tx.send(true);
+            // Keep the sender: a receiver sees `true`, never a closed channel.
+            std::future::pending::<()>().await;
+        });
     }
     #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(true);
+        std::future::pending::<()>().await;
+    });
+    let _ = SHUTDOWN.set(rx);
+}
+
+/// Resolves once SIGINT or SIGTERM arrived (also when it arrived before this was called).
+pub(crate) async fn shutdown_signal() {
+    let Some(rx) = SHUTDOWN.get() else {
+        return std::future::pending().await;
+    };
+    let mut rx = rx.clone();
+    let _ = rx.wait_for(|s| *s).await;
 }
