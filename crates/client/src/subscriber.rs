@@ -275,7 +275,9 @@ impl Subscriber {
                 // forever helps nobody; back off to the check interval.
                 memory.refused_rounds = memory.refused_rounds.saturating_add(1);
                 let factor = 1u32 << (memory.refused_rounds - 1).min(6);
-                (self.retry_interval * factor).min(self.check_interval)
+                self.retry_interval
+                    .saturating_mul(factor)
+                    .min(self.check_interval)
             } else {
                 self.retry_interval.min(self.check_interval)
             };
@@ -363,8 +365,8 @@ impl Subscriber {
                     "cannot create subscription");
             }
             if !memory.node_hint_given && out.failed.iter().any(|(_, e)| e.is_not_found()) {
-                memory.node_hint_given = true;
-                self.hint_node(client, &out.failed).await;
+                // Said once; asked again next time when the publisher could not tell its node.
+                memory.node_hint_given = self.hint_node(client, &out.failed).await;
             }
         }
         memory.last_failures = errors;
@@ -389,11 +391,11 @@ struct RoundMemory {
 
 impl Subscriber {
     /// After a 404: says once which node the publisher serves when the addresses name another
-    /// (a wrong `NODE_NAME` is the usual cause).
-    async fn hint_node(&self, client: &Client, failed: &[(String, Error)]) {
+    /// (a wrong `NODE_NAME` is the usual cause). Whether the publisher told its node.
+    async fn hint_node(&self, client: &Client, failed: &[(String, Error)]) -> bool {
         let served = match client.served_nodes().await {
             Ok(n) if !n.is_empty() => n,
-            _ => return,
+            _ => return false,
         };
         let asked: Vec<&str> = failed
             .iter()
@@ -406,6 +408,7 @@ impl Subscriber {
                 "the publisher serves node {} but the subscriptions name node {node}: check NODE_NAME (or which publisher this is); retrying less and less often, up to every {:?}",
                 served.join(", "), self.check_interval);
         }
+        true
     }
 }
 

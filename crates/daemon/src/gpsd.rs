@@ -11,8 +11,9 @@
 //! * gpsd 3.22 reports no spoofing or jamming flags for NMEA receivers (`jam` appears with some
 //!   binary protocols, and is read when present): those come from the T-GM emulation file.
 //!
-//! A gpsd that is absent, closes, or stays silent is never waited on without bound: connects
-//! and reads are bounded, the client reconnects every [`RETRY`], each episode is logged once.
+//! A gpsd that is absent, closes, or stays silent is never waited on without bound: a connect
+//! takes at most [`RETRY`], a connection silent for [`SILENCE`] is made again, the client
+//! reconnects every [`RETRY`], each episode is logged once.
 //!
 //! For machines without a receiver (the tests and the lab): [`nmea_second`] writes NMEA that
 //! gpsd understands, and [`Gpsfake`] runs `gpsfake` (which starts its own gpsd) on a port, in
@@ -28,6 +29,11 @@ use tokio::sync::{mpsc, watch};
 
 /// How long a connect may take, and the pause before the next attempt.
 pub const RETRY: Duration = Duration::from_millis(500);
+
+/// A connection that brings no line for this long is dropped and made again (gpsd reports at
+/// least once a second while it has a device; a half-open connection would otherwise be waited
+/// on forever).
+pub const SILENCE: Duration = Duration::from_secs(10);
 
 /// The longest line read whole (gpsd's SKY reports with many satellites are a few KiB).
 const MAX_LINE: usize = 64 * 1024;
@@ -96,14 +102,12 @@ async fn session(addr: &str, tx: &mpsc::Sender<Event>, logged_down: &mut bool) -
     loop {
         buf.clear();
         // Bounded: a line longer than MAX_LINE ends the session (gpsd never sends one).
-        let n = match (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .await
-        {
-            Ok(0) => return "gpsd closed the connection".into(),
-            Ok(n) => n,
-            Err(e) => return format!("read failed: {e}"),
+        let mut limited = (&mut reader).take(MAX_LINE as u64 + 1);
+        let n = match tokio::time::timeout(SILENCE, limited.read_until(b'\n', &mut buf)).await {
+            Err(_) => return format!("no line for {SILENCE:?}; connecting again"),
+            Ok(Ok(0)) => return "gpsd closed the connection".into(),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return format!("read failed: {e}"),
         };
         if n > MAX_LINE {
             return format!("a line longer than {MAX_LINE} bytes");

@@ -170,7 +170,11 @@ impl Emulation {
                 )
             };
             let mut w = line.split_whitespace();
-            match (w.next(), w.next(), w.next()) {
+            let parts = (w.next(), w.next(), w.next());
+            if w.next().is_some() {
+                return Err(bad());
+            }
+            match parts {
                 (Some("dpll"), Some("auto"), None) => e.dpll = DpllMode::Auto,
                 (Some("dpll"), Some(s), off) => {
                     let state = DpllState::parse(s).ok_or_else(bad)?;
@@ -258,6 +262,7 @@ struct Runner {
     samples: u64,
     last_gnss_at: Option<u64>,
     gnss_was_available: bool,
+    error_logged: bool,
 }
 
 impl Runner {
@@ -365,7 +370,18 @@ impl Runner {
         let Some(path) = &self.p.emulation else {
             return;
         };
-        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                // The last good content is kept (a file being replaced, or removed by mistake).
+                let err = format!("cannot read it: {e}");
+                if self.emu_error.as_deref() != Some(err.as_str()) {
+                    tracing::warn!(file = %path.display(), error = %err, "T-GM: emulation file; the last good one is kept");
+                    self.emu_error = Some(err);
+                }
+                return;
+            }
+        };
         if self.emu_text.as_deref() == Some(text.as_str()) {
             return;
         }
@@ -403,9 +419,20 @@ impl Runner {
     fn gnss_report(&mut self, mut r: GnssReading, leap: Option<i16>) -> Option<TgmTransition> {
         r.spoofed |= self.emu.spoofed;
         r.jammed |= self.emu.jammed;
-        if let Some(l) = leap {
-            // gpsd's leapseconds is GPS − UTC; TAI − GPS is 19 s.
+        if let Some(l) = leap
+            && self.utc_offset != l + 19
+        {
+            // gpsd's leapseconds is GPS − UTC; TAI − GPS is 19 s. The announce carries it now.
             self.utc_offset = l + 19;
+            self.desired = self.settings(self.fsm.state());
+        }
+        if let Some(e) = r.time_error_ns
+            && e > self.fsm.params().gnss_offset_threshold_ns
+            && !self.error_logged
+        {
+            self.error_logged = true;
+            tracing::warn!(tgm = %self.p.profile, time_error_ns = e, threshold = self.fsm.params().gnss_offset_threshold_ns,
+                "T-GM: GNSS time error above gnssOffsetThreshold: GNSS is not usable (gpsd fed NMEA reports a fixed 5 ms estimate; a receiver in binary mode reports its real accuracy)");
         }
         let now = self.now();
         self.last_gnss_at = Some(now);
@@ -531,6 +558,7 @@ pub async fn run(
         samples: 0,
         last_gnss_at: None,
         gnss_was_available: false,
+        error_logged: false,
     };
     r.read_emulation();
     // T1: Init ends in Free-Run (E1 FREERUN, E2 248), with the Free-Run announce.
@@ -539,6 +567,9 @@ pub async fn run(
     r.status_line();
     let mut poll = tokio::time::interval(Duration::from_millis(250));
     let mut second = tokio::time::interval(Duration::from_secs(1));
+    // One PHC sample a second, never a burst after a slow management call (a burst would meet
+    // inSyncConditionTimes early).
+    second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut polls = 0u64;
     loop {
         let transition = tokio::select! {

@@ -434,17 +434,28 @@ async fn run_engine(
                     return;
                 }
                 let t = now();
-                let mut e = engine.lock().expect("engine lock");
-                for line in batch.drain(..) {
-                    let before = changes.len();
-                    e.feed(&line, t, &mut changes);
-                    if let Some(o) = &observer {
-                        o.line(&line, t);
-                        for c in &changes[before..] {
-                            o.change(c, t, Some(&line));
+                // Which changes each line made, for the observer, told after the engine's lock
+                // is released (an observer never delays the engine's other users).
+                let mut spans: Vec<(usize, usize)> = Vec::new();
+                {
+                    let mut e = engine.lock().expect("engine lock");
+                    for line in &batch {
+                        let before = changes.len();
+                        e.feed(line, t, &mut changes);
+                        if observer.is_some() {
+                            spans.push((before, changes.len()));
                         }
                     }
                 }
+                if let Some(o) = &observer {
+                    for (line, (a, b)) in batch.iter().zip(spans) {
+                        o.line(line, t);
+                        for c in &changes[a..b] {
+                            o.change(c, t, Some(line));
+                        }
+                    }
+                }
+                batch.clear();
             }
             () = sleep => {
                 let t = now();

@@ -18,25 +18,30 @@ use tokio::sync::watch;
 
 use crate::report::{EventRow, Report};
 
-/// The lab's live picture: fed by the ingest observer hook, rendered on request.
+/// Offset samples kept per series (3.5 hours at 16 a second) and events kept: the page shows
+/// that recent window, in bounded memory (about 3 MB per clock).
+const KEEP_SAMPLES: usize = 200_000;
+const KEEP_EVENTS: usize = 5_000;
+
+/// The live picture: fed by the ingest observer hook, rendered once per change and shared by
+/// every viewer.
 #[derive(Debug)]
 pub struct LivePage {
     report: Mutex<Report>,
     version: watch::Sender<u64>,
     started: SystemTime,
+    /// The content last rendered, and the version it shows.
+    rendered: Mutex<(u64, Arc<String>)>,
 }
 
 impl LivePage {
-    /// An empty picture of `node`, offsets drawn against `min`/`max` ns.
-    pub fn new(node: &str, min: i64, max: i64) -> Arc<LivePage> {
+    /// An empty picture titled `title`, offsets drawn against `min`/`max` ns.
+    pub fn new(title: &str, min: i64, max: i64) -> Arc<LivePage> {
         Arc::new(LivePage {
-            report: Mutex::new(Report::new(
-                &format!("PTP events of {node} (live)"),
-                min,
-                max,
-            )),
+            report: Mutex::new(Report::new(title, min, max).with_limits(KEEP_SAMPLES, KEEP_EVENTS)),
             version: watch::channel(0).0,
             started: SystemTime::now(),
+            rendered: Mutex::new((u64::MAX, Arc::new(String::new()))),
         })
     }
 
@@ -48,9 +53,16 @@ impl LivePage {
         }
     }
 
-    fn body(&self) -> String {
-        let when = self.when();
-        self.report.lock().expect("report lock").body(&when)
+    /// The content now: rendered again only when something changed since the last rendering.
+    fn body(&self) -> Arc<String> {
+        let version = *self.version.borrow();
+        let mut cache = self.rendered.lock().expect("render lock");
+        if cache.0 != version {
+            let when = self.when();
+            let body = self.report.lock().expect("report lock").body(&when);
+            *cache = (version, Arc::new(body));
+        }
+        cache.1.clone()
     }
 
     fn page(&self) -> String {
@@ -74,6 +86,8 @@ es.onerror = () => { document.getElementById("status").textContent = "not updati
 impl proxy::ingest::IngestObserver for LivePage {
     fn line(&self, line: &str, at: u64) {
         self.report.lock().expect("report lock").line(line, at);
+        // The offsets move too: the stream sends them (at most twice a second).
+        self.version.send_modify(|v| *v += 1);
     }
 
     fn change(&self, change: &Change, at: u64, line: Option<&str>) {
@@ -150,7 +164,7 @@ fn events(
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             rx.borrow_and_update();
-            let mut ev = Event::default().data(page.body());
+            let mut ev = Event::default().data(page.body().as_str());
             if max.is_some() {
                 ev = ev.retry(Duration::from_secs(3600));
             }

@@ -109,6 +109,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             line: line_no,
             at,
             change: c,
+            timer,
         } in changes
         {
             let when = calendar(at, year);
@@ -117,12 +118,21 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             seq += 1;
             let ev = CloudEvent::new(c.resource, format!("replay-{seq}"), time, c.values);
             if let Some(r) = report.as_mut() {
+                let timer_note;
+                let cause = if timer {
+                    // A timer (holdover timeout, process downtime): the line is only the first
+                    // one read after its deadline.
+                    timer_note = format!("(a timer expired; the next line read was: {log_line})");
+                    timer_note.as_str()
+                } else {
+                    log_line
+                };
                 r.event(crate::report::EventRow::new(
                     c.resource,
                     &ev.data.values,
                     at,
                     line_no,
-                    log_line,
+                    cause,
                 ));
             }
             let record = Record {

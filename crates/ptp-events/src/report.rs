@@ -87,6 +87,9 @@ struct Series {
 /// Collects what the report shows while the log is replayed.
 #[derive(Debug)]
 pub struct Report {
+    /// At most this many offset samples per series and events are kept (the oldest tenth goes
+    /// when full): a live page's window; `None` (a replay): everything.
+    limits: Option<(usize, usize)>,
     title: String,
     thresholds: (i64, i64),
     first: Option<Nanos>,
@@ -100,6 +103,7 @@ impl Report {
     /// A report titled `title`, the offsets drawn against `min`/`max` thresholds (ns).
     pub fn new(title: &str, min: i64, max: i64) -> Report {
         Report {
+            limits: None,
             title: title.to_owned(),
             thresholds: (min, max),
             first: None,
@@ -108,6 +112,12 @@ impl Report {
             processes: BTreeMap::new(),
             events: Vec::new(),
         }
+    }
+
+    /// Keeps at most `samples` offsets per series and `events` events (the most recent ones).
+    pub fn with_limits(mut self, samples: usize, events: usize) -> Report {
+        self.limits = Some((samples.max(10), events.max(10)));
+        self
     }
 
     fn seen(&mut self, at: Nanos) {
@@ -136,17 +146,29 @@ impl Report {
             _ => return,
         };
         self.seen(at);
-        self.offsets
-            .entry(key)
-            .or_default()
-            .samples
-            .push((at, offset));
+        let s = &mut self.offsets.entry(key).or_default().samples;
+        s.push((at, offset));
+        if let Some((max, _)) = self.limits
+            && s.len() > max
+        {
+            s.drain(..max / 10);
+            self.first = self
+                .offsets
+                .values()
+                .filter_map(|s| s.samples.first().map(|x| x.0))
+                .min();
+        }
     }
 
     /// One published event.
     pub fn event(&mut self, row: EventRow) {
         self.seen(row.at);
         self.events.push(row);
+        if let Some((_, max)) = self.limits
+            && self.events.len() > max
+        {
+            self.events.drain(..max / 10);
+        }
     }
 
     /// The number of events.
@@ -163,23 +185,18 @@ impl Report {
         let x = |t: Nanos| LEFT + (t.saturating_sub(t0)) as f64 / span * WIDTH;
         let mut svg = String::new();
         let mut y = 30.0;
-        // Time axis.
-        for i in 0..=6 {
-            let t = t0 + (span * f64::from(i) / 6.0) as Nanos;
-            let _ = write!(
-                svg,
-                r#"<line x1="{x:.1}" y1="20" x2="{x:.1}" y2="HEIGHT" class="grid"/><text x="{x:.1}" y="14" class="axis">{}</text>"#,
-                esc(&when(t)),
-                x = x(t)
-            );
-        }
+        // (the time axis is drawn last, when the height is known)
         // Offsets, one lane each.
         let (lo, hi) = self.thresholds;
         for (name, s) in &self.offsets {
             let h = 70.0;
             // The y-range: the thresholds with room, widened to the data up to 10x them (beyond:
             // clipped and marked).
-            let limit = (hi.abs().max(lo.abs()) * 10).max(1) as f64;
+            let limit = hi
+                .unsigned_abs()
+                .max(lo.unsigned_abs())
+                .saturating_mul(10)
+                .max(1) as f64;
             let (dmin, dmax) = s
                 .samples
                 .iter()
@@ -342,7 +359,18 @@ impl Report {
             );
         }
         y += 24.0;
-        let svg = svg.replace("HEIGHT", &format!("{:.0}", y - 4.0));
+        let mut axis = String::new();
+        for i in 0..=6 {
+            let t = t0 + (span * f64::from(i) / 6.0) as Nanos;
+            let _ = write!(
+                axis,
+                r#"<line x1="{x:.1}" y1="20" x2="{x:.1}" y2="{:.0}" class="grid"/><text x="{x:.1}" y="14" class="axis">{}</text>"#,
+                y - 4.0,
+                esc(&when(t)),
+                x = x(t)
+            );
+        }
+        let svg = axis + &svg;
 
         // The event list.
         let mut rows = String::new();

@@ -91,6 +91,8 @@ pub struct TimedChange {
     pub at: Nanos,
     /// The change.
     pub change: Change,
+    /// Made by a timer (a holdover timeout, a process downtime), not by the line `line`.
+    pub timer: bool,
 }
 
 /// Replays a log one line at a time (for logs read as a stream): each line gets its `now` from
@@ -120,18 +122,21 @@ impl Replayer {
         let mut result = Vec::new();
         while let Some(d) = engine.next_deadline().filter(|d| *d <= now) {
             engine.tick(d, &mut self.buf);
-            result.extend(self.timed(d));
+            result.extend(self.timed(d, true));
         }
         engine.feed(line, now, &mut self.buf);
-        result.extend(self.timed(now));
+        result.extend(self.timed(now, false));
         result
     }
 
-    fn timed(&mut self, at: Nanos) -> impl Iterator<Item = TimedChange> + '_ {
+    fn timed(&mut self, at: Nanos, timer: bool) -> impl Iterator<Item = TimedChange> + '_ {
         let line = self.line;
-        self.buf
-            .drain(..)
-            .map(move |change| TimedChange { line, at, change })
+        self.buf.drain(..).map(move |change| TimedChange {
+            line,
+            at,
+            change,
+            timer,
+        })
     }
 }
 

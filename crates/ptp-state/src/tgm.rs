@@ -310,6 +310,11 @@ impl TgmParams {
         }
         if let Some(v) = num("LocalHoldoverTimeout")? {
             p.local_holdover_timeout = (v * 1e9) as Nanos;
+            if p.local_holdover_timeout == 0 {
+                return Err(format!(
+                    "ptpSettings.LocalHoldoverTimeout: {v} s is too short (at least 1 ns)"
+                ));
+            }
         }
         p.holdover_slope_ps_per_s = match num("holdoverSlope")? {
             Some(v) => v,
@@ -359,7 +364,9 @@ pub struct TgmTransition {
 /// NonGNSSFault, or on GNSSLost with a DPLL that is free-running or absent (no holdover is
 /// possible); T6 In-Spec → Out-Of-Spec on GNSSLost ∧ (offset > MaxInSpecOffset or holdover
 /// longer than LocalHoldoverTimeout); T7/T9 → Free-Run when the offset passes
-/// LocalMaxHoldoverOffSet, the DPLL free-runs, or a fault. GNSS lost while the DPLL still says
+/// LocalMaxHoldoverOffSet, the DPLL free-runs, or a fault (T6 counts the holdover whatever
+/// GNSS does: the spec's "∧ GNSSLost" would keep class 7 past the timeout while GNSS is back but
+/// the clock is not yet AllLocked). GNSS lost while the DPLL still says
 /// LOCKED keeps Locked until the DPLL notices (the spec's "a GNSS loss alone does not give
 /// FREERUN").
 #[derive(Debug, Clone)]
@@ -442,18 +449,6 @@ impl TgmMachine {
             t0 + self.p.holdover_slope_ps_per_s / 1000.0 * (now.saturating_sub(since) as f64 / 1e9);
         let dpll = self.dpll.map_or(0.0, |(_, o, _)| o.abs());
         Some(model.max(dpll))
-    }
-
-    /// The offset a status line reports: the PHC offset while Locked, the estimate in holdover,
-    /// Go's placeholder 99999999999 in Free-Run.
-    pub fn status_offset(&self, now: Nanos) -> i64 {
-        match self.state {
-            TgmState::Locked => self.phc.map_or(0.0, |(_, o)| o).round() as i64,
-            TgmState::HoldoverInSpec | TgmState::HoldoverOutOfSpec => {
-                self.estimate_ns(now).unwrap_or(0.0).round() as i64
-            }
-            TgmState::FreeRun => 99_999_999_999,
-        }
     }
 
     /// A GNSS report.
@@ -567,12 +562,14 @@ impl TgmMachine {
             TgmState::HoldoverInSpec => {
                 if over(self.p.local_max_holdover_offset_ns) || dpll_free || self.fault {
                     Some(self.go("T7", TgmState::FreeRun, now))
-                } else if lost
-                    && (over(self.p.max_in_spec_offset_ns)
-                        || self.holdover.is_some_and(|(since, _)| {
-                            now.saturating_sub(since) > self.p.local_holdover_timeout
-                        }))
+                } else if over(self.p.max_in_spec_offset_ns)
+                    || self.holdover.is_some_and(|(since, _)| {
+                        now.saturating_sub(since) > self.p.local_holdover_timeout
+                    })
                 {
+                    // Regardless of GNSS (the spec writes "∧ GNSSLost"): GNSS back but not yet
+                    // AllLocked is still holdover, and its budget keeps counting; otherwise class
+                    // 7 (time-traceable) would be announced past LocalHoldoverTimeout.
                     Some(self.go("T6", TgmState::HoldoverOutOfSpec, now))
                 } else {
                     None
@@ -709,6 +706,24 @@ mod tests {
         .collect()
     }
 
+    /// A machine with `p` that has been Locked (three locked seconds, DPLL LOCKED).
+    fn locked(p: TgmParams, has_dpll: bool) -> TgmMachine {
+        let mut m = TgmMachine::new(p, has_dpll);
+        for t in 1..=3 {
+            second(&mut m, t * S, DpllState::Locked);
+        }
+        assert_eq!(m.state(), TgmState::Locked);
+        m
+    }
+
+    /// A no-fix report.
+    fn no_fix() -> GnssReading {
+        GnssReading {
+            fix_mode: 1,
+            ..fix3()
+        }
+    }
+
     fn ids(ts: &[TgmTransition]) -> Vec<&'static str> {
         ts.iter().map(|t| t.id).collect()
     }
@@ -782,10 +797,7 @@ mod tests {
     fn holdover_timer_gives_t6_and_restored_gnss_gives_t5() {
         let mut p = params();
         p.holdover_slope_ps_per_s = 1.0; // the model stays low: only the timer acts
-        let mut m = TgmMachine::new(p, true);
-        for t in 1..=3 {
-            second(&mut m, t * S, DpllState::Locked);
-        }
+        let mut m = locked(p, true);
         assert_eq!(m.state(), TgmState::Locked);
         // An explicit loss (fix 1) with the DPLL in holdover.
         m.dpll(DpllState::Holdover, 0.0, 4 * S);
@@ -826,23 +838,29 @@ mod tests {
         assert_eq!(ids(&back), ["T5"]);
     }
 
+    /// GNSS back but the DPLL does not relock: still holdover, and the timer still counts (the
+    /// spec's "∧ GNSSLost" on T6 would announce 7 forever here).
+    #[test]
+    fn the_holdover_timer_counts_while_gnss_is_back_but_not_all_locked() {
+        let mut p = params();
+        p.holdover_slope_ps_per_s = 1.0;
+        let mut m = locked(p, true);
+        m.dpll(DpllState::Holdover, 0.0, 4 * S);
+        assert_eq!(m.gnss(no_fix(), 4 * S).map(|t| t.id), Some("T3"));
+        // GNSS is back at once; the DPLL stays in HOLDOVER (not AllLocked).
+        for t in 5..=13 {
+            assert_eq!(m.gnss(fix3(), t * S), None, "at {t} s");
+            m.dpll(DpllState::Holdover, 0.0, t * S);
+        }
+        assert_eq!(m.gnss(fix3(), 14 * S + 1).map(|t| t.id), Some("T6"));
+        assert_eq!(m.state().class(), 140);
+    }
+
     #[test]
     fn gnss_lost_without_holdover_data_and_non_gnss_faults_give_t4() {
         // GNSS lost while the DPLL still says LOCKED: Locked is kept (waiting for the DPLL).
-        let mut m = TgmMachine::new(params(), true);
-        for t in 1..=3 {
-            second(&mut m, t * S, DpllState::Locked);
-        }
-        assert_eq!(
-            m.gnss(
-                GnssReading {
-                    fix_mode: 1,
-                    ..fix3()
-                },
-                4 * S
-            ),
-            None
-        );
+        let mut m = locked(params(), true);
+        assert_eq!(m.gnss(no_fix(), 4 * S), None);
         assert_eq!(m.state(), TgmState::Locked);
         // The DPLL free-runs: nothing to hold over with.
         assert_eq!(
@@ -851,19 +869,13 @@ mod tests {
         );
 
         // The PHC unlocked while the DPLL is locked: NonGNSSFault, GNSS unchanged.
-        let mut m = TgmMachine::new(params(), true);
-        for t in 1..=3 {
-            second(&mut m, t * S, DpllState::Locked);
-        }
+        let mut m = locked(params(), true);
         let t4 = m.phc_sample(PhcSync::Unlocked, 10.0, 4 * S).expect("T4");
         assert_eq!((t4.id, t4.to), ("T4", TgmState::FreeRun));
         assert!(m.gnss_available(4 * S));
 
         // A process fault.
-        let mut m = TgmMachine::new(params(), true);
-        for t in 1..=3 {
-            second(&mut m, t * S, DpllState::Locked);
-        }
+        let mut m = locked(params(), true);
         assert_eq!(m.fault(true, 4 * S).map(|t| t.id), Some("T4"));
         assert_eq!(m.tick(5 * S), None);
 
