@@ -117,19 +117,7 @@ impl ClassWatch {
 
 /// `--key N`, `--key=N` on the command line (which wins, as in ptp4l), else the config's.
 fn number(p: &ProcessPlan, conf: &LinuxptpConf, key: &str) -> Option<u8> {
-    let flag = format!("--{key}");
-    let mut args = p.argv.iter();
-    let mut found = None;
-    while let Some(a) = args.next() {
-        if *a == flag {
-            found = args.next().cloned();
-        } else if let Some(v) = a.strip_prefix(&format!("{flag}=")) {
-            found = Some(v.to_owned());
-        }
-    }
-    found
-        .or_else(|| conf.get(GLOBAL, key).map(str::to_owned))
-        .and_then(|v| parse_u8(&v))
+    ptp_config::ptp4l_option(&p.argv.join(" "), conf, key).and_then(parse_u8)
 }
 
 fn parse_u8(v: &str) -> Option<u8> {

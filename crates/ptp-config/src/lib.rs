@@ -37,6 +37,6 @@ pub use readback::{
     split_config_name,
 };
 pub use render::{
-    ClockKind, Plan, ProcessKind, ProcessPlan, ProfilePlan, RenderOptions, plan, sort_profiles,
-    validate,
+    ClockKind, Plan, ProcessKind, ProcessPlan, ProfilePlan, RenderOptions, plan, ptp4l_option,
+    sort_profiles, validate,
 };

@@ -204,7 +204,7 @@ fn has_slave(opts: &str, conf: &LinuxptpConf) -> bool {
 
 /// A ptp4l option: `--key value` / `--key=value` on the command line (which wins, as in ptp4l),
 /// else the config's `[global]` value.
-fn ptp4l_option<'a>(opts: &'a str, conf: &'a LinuxptpConf, key: &str) -> Option<&'a str> {
+pub fn ptp4l_option<'a>(opts: &'a str, conf: &'a LinuxptpConf, key: &str) -> Option<&'a str> {
     let t: Vec<&str> = tokens(opts).collect();
     let flag = format!("--{key}");
     let mut found = None;
