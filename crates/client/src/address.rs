@@ -64,6 +64,15 @@ pub fn expand_resource(resource: &str, node: &str) -> String {
     }
 }
 
+/// The node a `/cluster/node/<node>/...` address names.
+pub(crate) fn node_of(address: &str) -> Option<&str> {
+    address
+        .trim()
+        .strip_prefix("/cluster/node/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|n| !n.is_empty())
+}
+
 /// The short node name: the text before the first `.` (`worker-0.example.com` → `worker-0`).
 pub fn short_node_name(node: &str) -> &str {
     node.split('.').next().unwrap_or(node)

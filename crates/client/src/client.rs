@@ -438,14 +438,7 @@ impl Client {
             .publishers()
             .await?
             .iter()
-            .filter_map(|p| {
-                p.resource_address
-                    .trim()
-                    .strip_prefix("/cluster/node/")
-                    .and_then(|rest| rest.split('/').next())
-                    .filter(|n| !n.is_empty())
-                    .map(str::to_owned)
-            })
+            .filter_map(|p| crate::address::node_of(&p.resource_address).map(str::to_owned))
             .collect();
         nodes.sort();
         nodes.dedup();

@@ -399,8 +399,7 @@ impl Subscriber {
         };
         let asked: Vec<&str> = failed
             .iter()
-            .filter_map(|(a, _)| a.trim().strip_prefix("/cluster/node/"))
-            .filter_map(|rest| rest.split('/').next())
+            .filter_map(|(a, _)| crate::address::node_of(a))
             .filter(|n| *n != "." && !served.iter().any(|s| s == n))
             .collect();
         if let Some(node) = asked.first() {

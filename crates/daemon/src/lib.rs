@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod announce;
 pub mod backoff;
 pub mod class;
 pub mod gpsd;

@@ -35,6 +35,7 @@ use ptp_state::tbc::{TbcMachine, TbcParams, TbcState, Transition, tbc_status_lin
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use crate::announce::Announcer;
 use crate::class::{Ptp4lTarget, clock_class_line};
 use crate::hub::Hub;
 use crate::lines::unix_now;
@@ -162,12 +163,11 @@ struct Runner {
     fsm: TbcMachine,
     t0: Instant,
     upstream: Option<Upstream>,
-    desired: GrandmasterSettings,
-    applied: Option<GrandmasterSettings>,
     announced_class: Option<u8>,
     gate: watch::Sender<bool>,
     tr: Option<Client>,
-    tt: Option<Client>,
+    /// TT's announce; `None`: a T-TSC.
+    tt: Option<Announcer>,
     egp_unsupported_logged: bool,
 }
 
@@ -176,13 +176,10 @@ impl Runner {
         ptp_state::nanos(self.t0.elapsed())
     }
 
-    fn client(&self, tr: bool) -> Option<Client> {
-        let target = if tr {
-            &self.pair.tr
-        } else {
-            self.pair.tt.as_ref()?
-        };
-        target
+    /// TR's management client.
+    fn tr_client(&self) -> Option<Client> {
+        self.pair
+            .tr
             .client(&self.local_dir, ClientConfig::default().timeout)
             .map_err(|e| tracing::warn!(error = %e, "T-BC management client"))
             .ok()
@@ -251,7 +248,7 @@ impl Runner {
     /// Reads TR's PARENT and TIME_PROPERTIES data sets.
     async fn read_upstream(&mut self) -> Result<Upstream, MgmtError> {
         if self.tr.is_none() {
-            self.tr = self.client(true);
+            self.tr = self.tr_client();
         }
         let Some(tr) = self.tr.as_mut() else {
             return Err(MgmtError::NoSocket(self.pair.tr.socket.clone()));
@@ -279,7 +276,7 @@ impl Runner {
             match self.read_upstream().await {
                 Ok(u) => {
                     self.upstream = Some(u);
-                    self.desired = u.settings();
+                    self.set_desired(u.settings());
                     self.class_line(u.quality.class);
                 }
                 Err(e) => tracing::warn!(error = %e, "T-BC Locked: cannot read the TR's data sets"),
@@ -292,7 +289,7 @@ impl Runner {
                 let _ = self.gate.send(true);
             }
         } else if let Some(s) = self.local_settings() {
-            self.desired = s;
+            self.set_desired(s);
             self.class_line(s.clock_quality.class);
         }
         self.status_line();
@@ -304,7 +301,10 @@ impl Runner {
         if self.egp_unsupported_logged {
             return;
         }
-        let (Some(tr), Some(tt)) = (self.tr.as_mut(), self.tt.as_mut()) else {
+        let (Some(tr), Some(tt)) = (
+            self.tr.as_mut(),
+            self.tt.as_mut().and_then(Announcer::client),
+        ) else {
             return;
         };
         let (Ok(parent), Ok(cur)) = (tr.parent_data_set().await, tr.current_data_set().await)
@@ -327,37 +327,20 @@ impl Runner {
         }
     }
 
-    /// Sets TT's announce when it differs from what was applied.
-    async fn apply(&mut self) {
-        if self.pair.tt.is_none() || !*self.gate.borrow() || self.applied == Some(self.desired) {
-            return;
-        }
-        if self.tt.is_none() {
-            self.tt = self.client(false);
-        }
-        let Some(tt) = self.tt.as_mut() else { return };
-        match tt.set_grandmaster_settings(self.desired).await {
-            Ok(echo) => {
-                tracing::info!(class = echo.clock_quality.class, "T-BC: TT announce set");
-                self.applied = Some(echo);
-            }
-            Err(e) if e.is_absent() => {} // TT not started yet, or restarting
-            Err(e) => tracing::warn!(error = %e, "T-BC: cannot set TT's announce"),
+    /// What TT must announce now (nothing for a T-TSC).
+    fn set_desired(&mut self, s: GrandmasterSettings) {
+        if let Some(tt) = self.tt.as_mut() {
+            tt.desired = s;
         }
     }
 
-    /// TT's announce as it is now: a restarted TT starts from its config.
-    async fn verify(&mut self) {
-        let Some(tt) = self.tt.as_mut() else { return };
-        match tt.grandmaster_settings().await {
-            Ok(now) if Some(now) != self.applied => {
-                tracing::info!(
-                    "T-BC: TT's announce differs from the state's (TT restarted?): setting it again"
-                );
-                self.applied = None;
-            }
-            Err(e) if e.is_absent() => self.applied = None,
-            _ => {}
+    /// Sets TT's announce when it differs from what was applied (once TT may run).
+    async fn apply(&mut self) {
+        if !*self.gate.borrow() {
+            return;
+        }
+        if let Some(tt) = self.tt.as_mut() {
+            tt.apply().await;
         }
     }
 
@@ -409,6 +392,10 @@ pub async fn run(
     if *stop.borrow() {
         return;
     }
+    let tt = pair
+        .tt
+        .clone()
+        .map(|t| Announcer::new(t, local_dir.clone(), "T-BC: TT"));
     let fsm = TbcMachine::new(pair.params.clone());
     let mut r = Runner {
         pair,
@@ -417,17 +404,15 @@ pub async fn run(
         fsm,
         t0: Instant::now(),
         upstream: None,
-        desired: GrandmasterSettings::default(),
-        applied: None,
         announced_class: None,
         gate,
         tr: None,
-        tt: None,
+        tt,
         egp_unsupported_logged: false,
     };
     // T1: Init ends in Free-Run (E1 FREERUN, E2 248).
     if let Some(s) = r.local_settings() {
-        r.desired = s;
+        r.set_desired(s);
         r.class_line(s.clock_quality.class);
     }
     r.status_line();
@@ -461,14 +446,16 @@ pub async fn run(
                             && Some(u) != r.upstream
                         {
                             r.upstream = Some(u);
-                            r.desired = u.settings();
+                            r.set_desired(u.settings());
                             r.class_line(u.quality.class);
                         }
                     } else if let Some(s) = r.local_settings() {
-                        r.desired = s; // the holdover accuracy follows the estimate
+                        r.set_desired(s); // the holdover accuracy follows the estimate
                     }
-                    if polls.is_multiple_of(4) {
-                        r.verify().await;
+                    if polls.is_multiple_of(4)
+                        && let Some(tt) = r.tt.as_mut()
+                    {
+                        tt.verify().await;
                     }
                     r.apply().await;
                 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ptp_config::{Plan, ProfilePlan};
-use ptp_mgmt::{Client, ClientConfig, ClockQuality, GrandmasterSettings, TimeFlags};
+use ptp_mgmt::{ClockQuality, GrandmasterSettings, TimeFlags};
 use ptp_state::parse::ParsedLine;
 use ptp_state::tgm::{
     DpllState, GnssReading, PhcSync, TgmMachine, TgmParams, TgmState, TgmTransition, dpll_line,
@@ -35,6 +35,7 @@ use ptp_state::tgm::{
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
+use crate::announce::Announcer;
 use crate::class::{Ptp4lTarget, clock_class_line};
 use crate::gpsd;
 use crate::hub::Hub;
@@ -245,13 +246,11 @@ const DEFAULT_UTC_OFFSET: i16 = 37;
 struct Runner {
     p: TgmProfile,
     hub: Arc<Hub>,
-    local_dir: PathBuf,
     fsm: TgmMachine,
     t0: Instant,
     gate: watch::Sender<bool>,
-    gm: Option<Client>,
-    desired: GrandmasterSettings,
-    applied: Option<GrandmasterSettings>,
+    /// The GM ptp4l's announce.
+    gm: Announcer,
     announced_class: Option<u8>,
     utc_offset: i16,
     emu: Emulation,
@@ -317,52 +316,10 @@ impl Runner {
             class = t.to.class(),
             "T-GM state"
         );
-        self.desired = self.settings(t.to);
+        self.gm.desired = self.settings(t.to);
         self.class_line(t.to.class());
         self.status_line();
-        self.apply().await;
-    }
-
-    /// Sets the GM ptp4l's announce when it differs from what was applied.
-    async fn apply(&mut self) {
-        if self.applied == Some(self.desired) {
-            return;
-        }
-        if self.gm.is_none() {
-            self.gm = self
-                .p
-                .gm
-                .client(&self.local_dir, ClientConfig::default().timeout)
-                .map_err(|e| tracing::warn!(error = %e, "T-GM management client"))
-                .ok();
-        }
-        let Some(gm) = self.gm.as_mut() else { return };
-        match gm.set_grandmaster_settings(self.desired).await {
-            Ok(echo) => {
-                tracing::info!(
-                    class = echo.clock_quality.class,
-                    "T-GM: announce set on ptp4l"
-                );
-                self.applied = Some(echo);
-            }
-            Err(e) if e.is_absent() => {} // not started yet, or restarting
-            Err(e) => tracing::warn!(error = %e, "T-GM: cannot set ptp4l's announce"),
-        }
-    }
-
-    /// The GM ptp4l's announce as it is now: a restarted ptp4l starts from its config.
-    async fn verify(&mut self) {
-        let Some(gm) = self.gm.as_mut() else { return };
-        match gm.grandmaster_settings().await {
-            Ok(now) if Some(now) != self.applied => {
-                tracing::info!(
-                    "T-GM: ptp4l's announce differs from the state's (restarted?): setting it again"
-                );
-                self.applied = None;
-            }
-            Err(e) if e.is_absent() => self.applied = None,
-            _ => {}
-        }
+        self.gm.apply().await;
     }
 
     /// Re-reads the emulation file (when there is one).
@@ -424,7 +381,7 @@ impl Runner {
         {
             // gpsd's leapseconds is GPS − UTC; TAI − GPS is 19 s. The announce carries it now.
             self.utc_offset = l + 19;
-            self.desired = self.settings(self.fsm.state());
+            self.gm.desired = self.settings(self.fsm.state());
         }
         if let Some(e) = r.time_error_ns
             && e > self.fsm.params().gnss_offset_threshold_ns
@@ -538,16 +495,14 @@ pub async fn run(
     let (tx, mut reports) = mpsc::channel(64);
     let gpsd_task = tokio::spawn(gpsd::run(p.gpsd.clone(), tx, stop.clone()));
     let fsm = TgmMachine::new(p.params.clone(), has_dpll);
+    let gm = Announcer::new(p.gm.clone(), local_dir, "T-GM: ptp4l");
     let mut r = Runner {
         p,
         hub,
-        local_dir,
         fsm,
         t0: Instant::now(),
         gate,
-        gm: None,
-        desired: GrandmasterSettings::default(),
-        applied: None,
+        gm,
         announced_class: None,
         utc_offset: DEFAULT_UTC_OFFSET,
         emu: Emulation::default(),
@@ -562,7 +517,7 @@ pub async fn run(
     };
     r.read_emulation();
     // T1: Init ends in Free-Run (E1 FREERUN, E2 248), with the Free-Run announce.
-    r.desired = r.settings(TgmState::FreeRun);
+    r.gm.desired = r.settings(TgmState::FreeRun);
     r.class_line(TgmState::FreeRun.class());
     r.status_line();
     let mut poll = tokio::time::interval(Duration::from_millis(250));
@@ -632,9 +587,9 @@ pub async fn run(
                 r.gnss_changed(now); // silence past gnssTimeout
                 if t.is_none() {
                     if polls.is_multiple_of(4) {
-                        r.verify().await;
+                        r.gm.verify().await;
                     }
-                    r.apply().await;
+                    r.gm.apply().await;
                 }
                 t
             },
