@@ -20,7 +20,7 @@ use prometheus::IntGauge;
 use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
-use crate::sender::{Sender, TransportError};
+use crate::sender::{ConnectGate, Sender, TransportError};
 use crate::store::{Store, StoreError};
 
 /// Where the state engine plugs in: the current values of each resource, for CurrentState and the
@@ -133,6 +133,8 @@ struct State {
     /// Subscriptions stored or being created, per consumer host (`host:port`): the per-host
     /// limit's count, kept up to date instead of scanned.
     host_load: HashMap<String, usize>,
+    /// The connection-opening gate of each consumer `host:port` with endpoints.
+    gates: HashMap<String, ConnectGate>,
 }
 
 impl State {
@@ -145,6 +147,7 @@ impl State {
             *n -= 1;
             if *n == 0 {
                 self.host_load.remove(host);
+                self.gates.remove(host);
             }
         }
     }
@@ -670,7 +673,9 @@ impl Hub {
         let entry = match st.endpoints.get_mut(&uri) {
             Some(e) => e,
             None => {
-                let handle = self.spawn_endpoint(&uri);
+                let url = url::Url::parse(&uri).expect("endpoint validated before insertion");
+                let gate = st.gates.entry(host_key(&url)).or_default().clone();
+                let handle = self.spawn_endpoint(&uri, url, gate);
                 st.endpoints.entry(uri.clone()).or_insert(EndpointEntry {
                     handle,
                     covers: ResourceSet::EMPTY,
@@ -722,13 +727,17 @@ impl Hub {
         true
     }
 
-    fn spawn_endpoint(self: &Arc<Self>, uri: &str) -> Arc<Endpoint> {
-        let url = url::Url::parse(uri).expect("endpoint validated before insertion");
+    fn spawn_endpoint(
+        self: &Arc<Self>,
+        uri: &str,
+        url: url::Url,
+        gate: ConnectGate,
+    ) -> Arc<Endpoint> {
         let depth = self.metrics.queue_depth.with_label_values(&[uri]);
         let ep = Arc::new(Endpoint::new(uri, url, depth));
         let hub = Arc::downgrade(self);
         let worker = ep.clone();
-        tokio::spawn(async move { deliver(hub, worker).await });
+        tokio::spawn(async move { deliver(hub, worker, gate).await });
         ep
     }
 
@@ -814,13 +823,13 @@ fn parse_endpoint(endpoint: &str, https: bool) -> Result<url::Url, HubError> {
     Ok(url)
 }
 
-async fn deliver(hub: std::sync::Weak<Hub>, ep: Arc<Endpoint>) {
+async fn deliver(hub: std::sync::Weak<Hub>, ep: Arc<Endpoint>, gate: ConnectGate) {
     let (tls, policy) = match hub.upgrade() {
         Some(h) => (h.cfg.tls.clone(), Some(h.endpoint_policy.clone())),
         None => return,
     };
     let mut sender = match Sender::new(&ep.url, tls.as_ref(), policy.as_ref()) {
-        Ok(s) => s,
+        Ok(s) => s.with_gate(gate),
         Err(e) => {
             tracing::error!(endpoint = %ep.uri, error = %e, "cannot deliver to this endpoint");
             return;
@@ -901,7 +910,7 @@ mod tests {
         let url = url::Url::parse("http://127.0.0.1:1/event").unwrap();
         let depth = IntGauge::new("probe", "probe").unwrap();
         let ep = Arc::new(Endpoint::new(url.as_str(), url.clone(), depth));
-        let worker = deliver(std::sync::Weak::new(), ep);
+        let worker = deliver(std::sync::Weak::new(), ep, ConnectGate::new());
         let size = std::mem::size_of_val(&worker);
         assert!(size <= 1024, "an idle delivery worker takes {size} bytes");
     }

@@ -1,6 +1,17 @@
 //! One HTTP/1.1 keep-alive connection to one subscriber endpoint, owned by that endpoint's
 //! delivery worker: no shared pool to look up or contend on, reconnects after any failure.
+//!
+//! The exchange is written here rather than with hyper's client connection: a POST is the
+//! endpoint's request head, built once, and the event's body bytes, shared by every endpoint,
+//! put on the socket by one vectored write; the answer's head is read with httparse (hyper's
+//! own parser) and its body, if any, is framed as RFC 9112 says (length, chunked, or up to the
+//! end of the connection) and discarded. Measured in BENCHMARKS.md ("Delivery near the floor"):
+//! hyper's client spent several microseconds of CPU per POST in its dispatch (a channel and a
+//! oneshot between the request half and the connection task, a header map per request) and
+//! kept an 8 KiB read buffer for every idle kept-alive connection; this keeps nothing between
+//! two exchanges but the socket.
 
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -8,17 +19,20 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use http::{Method, Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use http::{Method, StatusCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::security::EndpointPolicy;
 use crate::tls::DeliveryTls;
+
+/// The longest answer head read (status line and headers).
+const MAX_HEAD: usize = 64 * 1024;
+/// The longest answer body read; a POST's longer answer closes the connection instead.
+const MAX_BODY: usize = 1 << 20;
 
 /// Why a POST got no HTTP answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -29,12 +43,16 @@ pub enum TransportError {
     /// No connection (refused, unreachable, DNS).
     #[error("connection failed: {0}")]
     Connect(String),
-    /// The connection broke during the exchange (reset, closed).
+    /// The connection broke during the exchange (reset, closed), or the answer was not HTTP.
     #[error("connection lost: {0}")]
     Io(String),
     /// No answer in time.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+}
+
+fn io(e: std::io::Error) -> TransportError {
+    TransportError::Io(e.to_string())
 }
 
 /// A connection to an endpoint: plain (`http`) or TLS (`https`).
@@ -68,6 +86,24 @@ impl AsyncWrite for Stream {
         }
     }
 
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
@@ -83,26 +119,59 @@ impl AsyncWrite for Stream {
     }
 }
 
-type Connection = hyper::client::conn::http1::Connection<TokioIo<Stream>, Full<Bytes>>;
-/// A live connection: the request half and the connection future that drives it.
-type Live = (SendRequest<Full<Bytes>>, Pin<Box<Connection>>);
-
-/// A lazily (re)connected HTTP/1.1 connection to one endpoint. The connection is driven by the
-/// task that sends (no task per connection): between exchanges nothing needs to run, and a
-/// connection the server closed meanwhile is noticed on the next exchange and replaced.
+/// A lazily (re)connected HTTP/1.1 connection to one endpoint. Nothing runs between two
+/// exchanges; a connection the server closed meanwhile is noticed on the next exchange and
+/// replaced.
 pub struct Sender {
     authority: String,
     /// The host of the URL (a name, or an address without brackets).
     host: String,
     /// Checked again on every connection (not when open).
     policy: Option<Arc<EndpointPolicy>>,
-    /// The request target (path and query), parsed once.
-    target: Uri,
-    /// Host, Content-Type and User-Agent, built once.
-    headers: http::HeaderMap,
+    /// The request target (path and query).
+    target: Box<str>,
+    /// The headers every request carries (Host, Content-Type, User-Agent), each ending in CRLF.
+    headers: Box<str>,
+    /// `POST <target> HTTP/1.1`, the headers and `content-length: `, built once.
+    post_head: Box<[u8]>,
     /// For `https`: the TLS client and the name the certificate must carry.
     tls: Option<(Arc<DeliveryTls>, ServerName<'static>)>,
-    conn: Option<Live>,
+    /// Bounds the connections being opened to this endpoint's host (see [`ConnectGate`]).
+    gate: Option<ConnectGate>,
+    conn: Option<Stream>,
+}
+
+/// Bounds how many connections to one consumer `host:port` are being opened at once (connected
+/// and not yet answered their first request). When many subscriptions of one consumer process
+/// start delivering together (the first event after they were created, or after a restart), a
+/// connection storm overflows the consumer's accept queue, and every dropped SYN is retried only
+/// after a second. Shared by the endpoints of one `host:port` only: another consumer never waits
+/// on it.
+#[derive(Clone)]
+pub struct ConnectGate(Arc<Semaphore>);
+
+impl ConnectGate {
+    /// Connections opened to one `host:port` at once.
+    pub const OPENING: usize = 32;
+
+    /// A gate for one consumer `host:port`.
+    pub fn new() -> ConnectGate {
+        ConnectGate(Arc::new(Semaphore::new(Self::OPENING)))
+    }
+}
+
+impl Default for ConnectGate {
+    fn default() -> Self {
+        ConnectGate::new()
+    }
+}
+
+/// What an exchange got back.
+struct Answer {
+    status: StatusCode,
+    body: Bytes,
+    /// Whether the connection can carry the next request.
+    reusable: bool,
 }
 
 impl Sender {
@@ -142,41 +211,51 @@ impl Sender {
         } else {
             format!("{host}:{port}")
         };
-        let path = match url.query() {
+        let target = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
         };
-        let bad = |e: &dyn std::fmt::Display| TransportError::BadUrl(format!("{url}: {e}"));
-        let uri: Uri = url.as_str().parse().map_err(|e| bad(&e))?;
-        let target: Uri = path.parse().map_err(|e| bad(&e))?;
-        let mut headers = http::HeaderMap::with_capacity(3);
-        let host = uri.authority().map(|a| a.as_str()).unwrap_or("");
-        headers.insert(
-            header::HOST,
-            http::HeaderValue::from_str(host).map_err(|e| bad(&e))?,
+        let bad = |what: &str| TransportError::BadUrl(format!("{url}: {what}"));
+        // A URL never carries CR, LF or spaces in these parts (the url crate escapes them), so
+        // neither can the request head; checked anyway, as http's header types did.
+        if target.is_empty() || target.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(bad("the path cannot be a request target"));
+        }
+        // The Host header: the URL's authority without userinfo, port only when given.
+        let host_header = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        if host_header.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(bad("the host cannot be a Host header"));
+        }
+        let headers = format!(
+            "host: {host_header}\r\ncontent-type: application/json\r\nuser-agent: ptp-events/{}\r\n",
+            env!("CARGO_PKG_VERSION")
         );
-        headers.insert(
-            header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        headers.insert(
-            header::USER_AGENT,
-            http::HeaderValue::from_static(concat!("ptp-events/", env!("CARGO_PKG_VERSION"))),
-        );
+        let post_head = format!("POST {target} HTTP/1.1\r\n{headers}content-length: ")
+            .into_bytes()
+            .into_boxed_slice();
         Ok(Sender {
-            host: url
-                .host_str()
-                .unwrap_or("")
+            host: host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_owned(),
             policy: policy.filter(|p| !p.is_open()).cloned(),
             authority,
-            target,
-            headers,
+            target: target.into(),
+            headers: headers.into(),
+            post_head,
             tls,
+            gate: None,
             conn: None,
         })
+    }
+
+    /// Opens new connections through `gate` (see [`ConnectGate`]).
+    pub fn with_gate(mut self, gate: ConnectGate) -> Sender {
+        self.gate = Some(gate);
+        self
     }
 
     /// POSTs `body` as `application/json` and returns the answer's status; the answer's body is
@@ -186,8 +265,8 @@ impl Sender {
         body: Bytes,
         timeout: Duration,
     ) -> Result<StatusCode, TransportError> {
-        match tokio::time::timeout(timeout, self.exchange(Method::POST, body)).await {
-            Ok(Ok((status, _))) => Ok(status),
+        match tokio::time::timeout(timeout, self.exchange(Method::POST, &body)).await {
+            Ok(Ok(status)) => Ok(status.0),
             Ok(Err(e)) => {
                 self.conn = None;
                 Err(e)
@@ -202,78 +281,86 @@ impl Sender {
     async fn exchange(
         &mut self,
         method: Method,
-        body: Bytes,
+        body: &Bytes,
     ) -> Result<(StatusCode, Bytes), TransportError> {
-        let reused = self.conn.is_some();
-        if !reused {
-            self.conn = Some(self.connect().await?);
-        }
-        match self.send(method.clone(), body.clone()).await {
-            // A kept-alive connection the server closed while idle: one fresh try.
-            Err(TransportError::Io(_)) if reused => {
-                self.conn = Some(self.connect().await?);
-                self.send(method, body).await
+        if let Some(stream) = self.conn.as_mut() {
+            // A kept-alive connection the server closed while idle fails before any answer:
+            // one fresh try (as hyper's pool does).
+            match Self::send(
+                stream,
+                &method,
+                &self.post_head,
+                &self.target,
+                &self.headers,
+                body,
+            )
+            .await
+            {
+                Err(TransportError::Io(_)) => self.conn = None,
+                Ok(a) => return Ok(self.keep(a)),
+                Err(e) => return Err(e),
             }
-            other => other,
         }
-    }
-
-    async fn send(
-        &mut self,
-        method: Method,
-        body: Bytes,
-    ) -> Result<(StatusCode, Bytes), TransportError> {
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = method;
-        *req.uri_mut() = self.target.clone();
-        *req.headers_mut() = self.headers.clone();
-        let (sender, conn) = self.conn.as_mut().expect("connected");
-        let result = {
-            let exchange = async {
-                sender
-                    .ready()
-                    .await
-                    .map_err(|e| TransportError::Io(e.to_string()))?;
-                let resp = sender
-                    .send_request(req)
-                    .await
-                    .map_err(|e| TransportError::Io(e.to_string()))?;
-                let status = resp.status();
-                let body = http_body_util::Limited::new(resp.into_body(), 1 << 20)
-                    .collect()
-                    .await
-                    .map_err(|e| TransportError::Io(e.to_string()))?
-                    .to_bytes();
-                Ok((status, body))
-            };
-            tokio::pin!(exchange);
-            // Drive the connection while the exchange runs. The connection can end first and
-            // still have delivered the answer (an endpoint that closes after each response, as
-            // `Connection: close` servers do): then the exchange completes from what was read,
-            // or fails at once because the connection is gone.
-            tokio::select! {
-                biased;
-                r = &mut exchange => (r, false),
-                c = conn.as_mut() => {
-                    let r = exchange.await.map_err(|e| match c {
-                        Ok(()) => e,
-                        Err(ce) => TransportError::Io(ce.to_string()),
-                    });
-                    (r, true)
-                }
-            }
+        // A new connection: opened through the gate, which is held until its first answer.
+        let _opening: Option<OwnedSemaphorePermit> = match &self.gate {
+            Some(g) => g.0.clone().acquire_owned().await.ok(),
+            None => None,
         };
-        let (result, ended) = result;
-        if ended {
-            self.conn = None;
-        }
-        if result.is_err() {
-            self.conn = None;
-        }
-        result
+        let mut stream = self.connect().await?;
+        let answer = Self::send(
+            &mut stream,
+            &method,
+            &self.post_head,
+            &self.target,
+            &self.headers,
+            body,
+        )
+        .await?;
+        self.conn = Some(stream);
+        Ok(self.keep(answer))
     }
 
-    async fn connect(&self) -> Result<Live, TransportError> {
+    fn keep(&mut self, a: Answer) -> (StatusCode, Bytes) {
+        if !a.reusable {
+            self.conn = None;
+        }
+        (a.status, a.body)
+    }
+
+    /// One request and its answer on `stream`.
+    async fn send(
+        stream: &mut Stream,
+        method: &Method,
+        post_head: &[u8],
+        target: &str,
+        headers: &str,
+        body: &Bytes,
+    ) -> Result<Answer, TransportError> {
+        let mut digits = [0u8; 24];
+        let length = content_length(body.len(), &mut digits);
+        let other_head;
+        let head: &[u8] = if *method == Method::POST {
+            post_head
+        } else {
+            other_head = format!("{method} {target} HTTP/1.1\r\n{headers}content-length: ");
+            other_head.as_bytes()
+        };
+        let mut parts = [IoSlice::new(head), IoSlice::new(length), IoSlice::new(body)];
+        let mut parts: &mut [IoSlice<'_>] = &mut parts;
+        while !parts.is_empty() {
+            let n = stream.write_vectored(parts).await.map_err(io)?;
+            if n == 0 {
+                return Err(TransportError::Io(
+                    "the connection took no more bytes".into(),
+                ));
+            }
+            IoSlice::advance_slices(&mut parts, n);
+        }
+        stream.flush().await.map_err(io)?;
+        read_answer(stream, *method != Method::POST).await
+    }
+
+    async fn connect(&self) -> Result<Stream, TransportError> {
         let stream = match &self.policy {
             None => TcpStream::connect(self.authority.as_str())
                 .await
@@ -293,7 +380,7 @@ impl Sender {
             }
         };
         let _ = stream.set_nodelay(true);
-        let stream = match &self.tls {
+        Ok(match &self.tls {
             None => Stream::Plain(stream),
             Some((tls, name)) => Stream::Tls(Box::new(
                 tls.connector()
@@ -301,12 +388,274 @@ impl Sender {
                     .await
                     .map_err(|e| TransportError::Connect(format!("TLS: {e}")))?,
             )),
-        };
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| TransportError::Connect(e.to_string()))?;
-        Ok((sender, Box::pin(conn)))
+        })
     }
+}
+
+/// `n` in decimal followed by the end of the head (`\r\n\r\n`), in `out`.
+fn content_length(mut n: usize, out: &mut [u8; 24]) -> &[u8] {
+    let end = out.len();
+    out[end - 4..].copy_from_slice(b"\r\n\r\n");
+    let mut i = end - 4;
+    loop {
+        i -= 1;
+        out[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &out[i..]
+}
+
+/// How the answer's body is delimited (RFC 9112 §6.3).
+enum Framing {
+    None,
+    Length(usize),
+    Chunked,
+    /// Up to the end of the connection.
+    Close,
+}
+
+/// Reads more of the answer into `buf`; `Ok(0)` at the end of the connection.
+async fn fill(stream: &mut Stream, buf: &mut Vec<u8>) -> Result<usize, TransportError> {
+    buf.reserve(2048);
+    stream.read_buf(buf).await.map_err(io)
+}
+
+/// Reads one answer: its head, and its body (kept when `keep_body`, else discarded).
+async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, TransportError> {
+    let mut buf: Vec<u8> = Vec::new();
+    // The head, skipping interim (1xx) answers.
+    let (status, framing, mut reusable, mut at) = loop {
+        let parsed = {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(&buf) {
+                Ok(httparse::Status::Complete(n)) => Some(head_of(&resp, n)?),
+                Ok(httparse::Status::Partial) => None,
+                Err(e) => {
+                    return Err(TransportError::Io(format!(
+                        "the answer is not HTTP/1.1: {e}"
+                    )));
+                }
+            }
+        };
+        match parsed {
+            Some((code, _, _, n)) if (100..200).contains(&code) && code != 101 => {
+                buf.drain(..n);
+                continue;
+            }
+            Some((code, framing, reusable, n)) => {
+                let status = StatusCode::from_u16(code)
+                    .map_err(|_| TransportError::Io(format!("answer status {code} is invalid")))?;
+                break (status, framing, reusable, n);
+            }
+            None if buf.len() > MAX_HEAD => {
+                return Err(TransportError::Io(
+                    "the answer's head is over 64 KiB".into(),
+                ));
+            }
+            None => {}
+        }
+        if fill(stream, &mut buf).await? == 0 {
+            return Err(TransportError::Io(
+                "the connection closed before an answer".into(),
+            ));
+        }
+    };
+    let mut body: Vec<u8> = Vec::new();
+    let mut keep = |part: &[u8], body_len: &mut usize| -> bool {
+        *body_len += part.len();
+        if keep_body && *body_len <= MAX_BODY {
+            body.extend_from_slice(part);
+        }
+        *body_len <= MAX_BODY
+    };
+    let mut body_len = 0usize;
+    match framing {
+        Framing::None => {}
+        Framing::Length(len) => {
+            if len > MAX_BODY {
+                if keep_body {
+                    return Err(TransportError::Io(format!(
+                        "the answer's body ({len} bytes) is over 1 MiB"
+                    )));
+                }
+                // Only the status was wanted: not read, and the connection is not reused.
+                reusable = false;
+            } else {
+                while buf.len() - at < len {
+                    if fill(stream, &mut buf).await? == 0 {
+                        return Err(TransportError::Io(
+                            "the connection closed in the answer's body".into(),
+                        ));
+                    }
+                }
+                keep(&buf[at..at + len], &mut body_len);
+                at += len;
+            }
+        }
+        Framing::Chunked => loop {
+            match httparse::parse_chunk_size(&buf[at..]) {
+                Ok(httparse::Status::Complete((n, size))) => {
+                    let size = usize::try_from(size).unwrap_or(usize::MAX);
+                    if size == 0 {
+                        at += n;
+                        // Trailers, up to an empty line.
+                        loop {
+                            match buf[at..].windows(2).position(|w| w == b"\r\n") {
+                                Some(0) => {
+                                    at += 2;
+                                    break;
+                                }
+                                Some(i) => at += i + 2,
+                                None => {
+                                    if buf.len() - at > MAX_HEAD {
+                                        return Err(TransportError::Io(
+                                            "the answer's trailers are over 64 KiB".into(),
+                                        ));
+                                    }
+                                    if fill(stream, &mut buf).await? == 0 {
+                                        return Err(TransportError::Io(
+                                            "the connection closed in the answer's trailers".into(),
+                                        ));
+                                    }
+                                }
+                            }
+                        }
+                        break;
+                    }
+                    if size > MAX_BODY || body_len + size > MAX_BODY {
+                        if keep_body {
+                            return Err(TransportError::Io(
+                                "the answer's body is over 1 MiB".into(),
+                            ));
+                        }
+                        reusable = false;
+                        break;
+                    }
+                    while buf.len() - at < n + size + 2 {
+                        if fill(stream, &mut buf).await? == 0 {
+                            return Err(TransportError::Io(
+                                "the connection closed in the answer's body".into(),
+                            ));
+                        }
+                    }
+                    keep(&buf[at + n..at + n + size], &mut body_len);
+                    if &buf[at + n + size..at + n + size + 2] != b"\r\n" {
+                        return Err(TransportError::Io(
+                            "a chunk of the answer does not end in CRLF".into(),
+                        ));
+                    }
+                    at += n + size + 2;
+                    // Discarded bytes need not stay in memory.
+                    if !keep_body {
+                        buf.drain(..at);
+                        at = 0;
+                    }
+                }
+                Ok(httparse::Status::Partial) => {
+                    if buf.len() - at > 1024 {
+                        return Err(TransportError::Io("a chunk size line is over 1 KiB".into()));
+                    }
+                    if fill(stream, &mut buf).await? == 0 {
+                        return Err(TransportError::Io(
+                            "the connection closed in the answer's body".into(),
+                        ));
+                    }
+                }
+                Err(_) => {
+                    return Err(TransportError::Io(
+                        "the answer's chunked body is malformed".into(),
+                    ));
+                }
+            }
+        },
+        Framing::Close => {
+            reusable = false;
+            loop {
+                let fits = keep(&buf[at..], &mut body_len);
+                if !fits {
+                    if keep_body {
+                        return Err(TransportError::Io("the answer's body is over 1 MiB".into()));
+                    }
+                    break;
+                }
+                buf.clear();
+                at = 0;
+                if fill(stream, &mut buf).await? == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    // Bytes after the answer (nothing was asked for them): the connection is not trusted again.
+    if at < buf.len() {
+        reusable = false;
+    }
+    Ok(Answer {
+        status,
+        body: Bytes::from(body),
+        reusable,
+    })
+}
+
+/// The status, the body's framing, whether the connection stays open, and the head's length.
+fn head_of(
+    resp: &httparse::Response<'_, '_>,
+    len: usize,
+) -> Result<(u16, Framing, bool, usize), TransportError> {
+    let code = resp.code.unwrap_or(0);
+    let http11 = resp.version == Some(1);
+    let mut reusable = http11;
+    let mut length: Option<usize> = None;
+    let mut chunked = false;
+    let mut encoded = false;
+    for h in resp.headers.iter() {
+        let value = std::str::from_utf8(h.value).unwrap_or("").trim();
+        if h.name.eq_ignore_ascii_case("connection") {
+            for token in value.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    reusable = false;
+                } else if token.eq_ignore_ascii_case("keep-alive") && !http11 {
+                    reusable = true;
+                }
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            encoded = true;
+            chunked = value
+                .rsplit(',')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            let n: usize = value.parse().map_err(|_| {
+                TransportError::Io(format!(
+                    "the answer's Content-Length {value:?} is not a number"
+                ))
+            })?;
+            if length.is_some_and(|l| l != n) {
+                return Err(TransportError::Io(
+                    "the answer has two different Content-Lengths".into(),
+                ));
+            }
+            length = Some(n);
+        }
+    }
+    let framing = if (100..200).contains(&code) || code == 204 || code == 304 {
+        Framing::None
+    } else if encoded {
+        if chunked {
+            Framing::Chunked
+        } else {
+            Framing::Close
+        }
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        Framing::Close
+    };
+    Ok((code, framing, reusable, len))
 }
 
 /// A one-off `GET` on a fresh connection (`http`): the status and the body (at most 1 MiB).
@@ -317,7 +666,193 @@ pub async fn get(url: &url::Url, timeout: Duration) -> Result<(StatusCode, Bytes
         )));
     }
     let mut s = Sender::new(url, None, None)?;
-    tokio::time::timeout(timeout, s.exchange(Method::GET, Bytes::new()))
+    tokio::time::timeout(timeout, s.exchange(Method::GET, &Bytes::new()))
         .await
         .map_err(|_| TransportError::Timeout(timeout))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A raw HTTP/1.1 server on loopback that answers each request with the next of `answers`
+    /// (closing the connection after an answer marked `true`), recording the connections it
+    /// accepted and the requests it read.
+    struct Raw {
+        url: url::Url,
+        accepted: Arc<AtomicUsize>,
+        requests: Arc<Mutex<Vec<Vec<u8>>>>,
+    }
+
+    fn read_request(s: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+        let mut req = Vec::new();
+        let mut byte = [0u8; 1];
+        while !req.ends_with(b"\r\n\r\n") {
+            if s.read(&mut byte).ok()? == 0 {
+                return None;
+            }
+            req.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&req).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).ok()?;
+        req.extend_from_slice(&body);
+        Some(req)
+    }
+
+    fn raw(answers: Vec<(&'static [u8], bool)>) -> Raw {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (a, r) = (accepted.clone(), requests.clone());
+        std::thread::spawn(move || {
+            let mut answers = answers.into_iter();
+            for s in listener.incoming() {
+                let Ok(mut s) = s else { return };
+                a.fetch_add(1, Ordering::SeqCst);
+                while let Some(req) = read_request(&mut s) {
+                    r.lock().unwrap().push(req);
+                    let Some((answer, close)) = answers.next() else {
+                        return;
+                    };
+                    s.write_all(answer).unwrap();
+                    if close {
+                        break;
+                    }
+                }
+            }
+        });
+        Raw {
+            url: url::Url::parse(&format!("http://127.0.0.1:{port}/event?x=1")).unwrap(),
+            accepted,
+            requests,
+        }
+    }
+
+    const T: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn a_post_is_one_exact_request_and_the_connection_is_kept() {
+        let srv = raw(vec![
+            (b"HTTP/1.1 204 No Content\r\nDate: x\r\n\r\n", false),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", false),
+        ]);
+        let mut s = Sender::new(&srv.url, None, None).unwrap();
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
+        assert_eq!(s.post(Bytes::from_static(b"[1]"), T).await.unwrap(), 204);
+        assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+        let port = srv.url.port().unwrap();
+        let reqs = srv.requests.lock().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&reqs[0]),
+            format!(
+                "POST /event?x=1 HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\nuser-agent: ptp-events/{}\r\ncontent-length: 2\r\n\r\n{{}}",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert!(reqs[1].ends_with(b"content-length: 3\r\n\r\n[1]"));
+    }
+
+    #[tokio::test]
+    async fn answers_with_bodies_interim_answers_and_chunks_keep_the_connection() {
+        let srv = raw(vec![
+            (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", false),
+            (b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found", false),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n1\r\n!\r\n0\r\nTrailer: t\r\n\r\n",
+                false,
+            ),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", false),
+        ]);
+        let mut s = Sender::new(&srv.url, None, None).unwrap();
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 404);
+        let (status, body) = s.exchange(Method::GET, &Bytes::new()).await.unwrap();
+        assert_eq!((status.as_u16(), &body[..]), (200, &b"hello!"[..]));
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
+        assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn answers_that_end_the_connection_are_not_reused() {
+        let srv = raw(vec![
+            (b"HTTP/1.0 204 No Content\r\n\r\n", false),
+            (
+                b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
+                false,
+            ),
+            (b"HTTP/1.1 200 OK\r\n\r\nto the end", true),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", false),
+        ]);
+        let mut s = Sender::new(&srv.url, None, None).unwrap();
+        for want in [204, 204, 200, 204] {
+            assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), want);
+        }
+        assert_eq!(srv.accepted.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_closed_by_the_server_is_replaced_once() {
+        let srv = raw(vec![
+            (b"HTTP/1.1 204 No Content\r\n\r\n", true),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", false),
+        ]);
+        let mut s = Sender::new(&srv.url, None, None).unwrap();
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
+        assert_eq!(srv.accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_or_cut_answer_is_a_transport_error() {
+        for answer in [
+            &b"hello there\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+            b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        ] {
+            let srv = raw(vec![(answer, true)]);
+            let mut s = Sender::new(&srv.url, None, None).unwrap();
+            let e = s.post(Bytes::from_static(b"{}"), T).await.unwrap_err();
+            assert!(
+                matches!(e, TransportError::Io(_)),
+                "{:?}: {e}",
+                String::from_utf8_lossy(answer)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_post_answered_with_a_huge_body_gets_its_status_without_reading_it() {
+        let srv = raw(vec![
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\nxx",
+                false,
+            ),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", false),
+        ]);
+        let mut s = Sender::new(&srv.url, None, None).unwrap();
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 200);
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
+        assert_eq!(srv.accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn content_length_digits() {
+        for n in [0usize, 7, 10, 398, 1 << 20, usize::MAX] {
+            let mut out = [0u8; 24];
+            assert_eq!(
+                content_length(n, &mut out),
+                format!("{n}\r\n\r\n").as_bytes()
+            );
+        }
+    }
 }
