@@ -165,12 +165,16 @@ impl Ingest {
             tx,
             counters: counters.clone(),
         };
-        let mut tasks = vec![tokio::spawn(run_engine(
-            engine.clone(),
+        let feeder = Arc::new(Feeder {
+            engine: engine.clone(),
             hub,
-            rx,
-            cfg.observer.clone(),
-        ))];
+            observer: cfg.observer.clone(),
+            start: Instant::now(),
+            order: Mutex::new(Vec::new()),
+            timer: tokio::sync::Notify::new(),
+            armed: AtomicU64::new(u64::MAX),
+        });
+        let mut tasks = vec![tokio::spawn(run_engine(feeder.clone(), rx))];
         let mut socket = None;
         if let Some(path) = &cfg.socket {
             let (listener, bound) = bind_socket(path).await?;
@@ -178,9 +182,9 @@ impl Ingest {
             tracing::info!(socket = %path.display(), "listening for linuxptp-daemon lines");
             tasks.push(tokio::spawn(accept(
                 listener,
-                sender.clone(),
+                feeder,
+                counters.clone(),
                 cfg.daemon_api.clone(),
-                engine.clone(),
             )));
         }
         Ok(Ingest {
@@ -250,9 +254,9 @@ async fn bind_socket(path: &Path) -> Result<(UnixListener, crate::uds::BoundPath
 
 async fn accept(
     listener: UnixListener,
-    sender: LineSender,
+    feeder: Arc<Feeder>,
+    counters: Arc<Counters>,
     daemon_api: Option<url::Url>,
-    engine: Arc<Mutex<Engine>>,
 ) {
     loop {
         let stream = match listener.accept().await {
@@ -263,43 +267,42 @@ async fn accept(
                 continue;
             }
         };
-        let c = &sender.counters;
-        c.connections.fetch_add(1, Ordering::Relaxed);
-        c.connections_open.fetch_add(1, Ordering::Relaxed);
+        counters.connections.fetch_add(1, Ordering::Relaxed);
+        counters.connections_open.fetch_add(1, Ordering::Relaxed);
         tracing::info!("daemon connected");
-        let sender = sender.clone();
+        let feeder = feeder.clone();
+        let counters = counters.clone();
         let daemon_api = daemon_api.clone();
-        let engine = engine.clone();
         tokio::spawn(async move {
             // The aliases first (at most 2 s; the daemon's lines wait in the socket meanwhile),
             // so that the first events already carry them; then the replay request.
             if let Some(api) = daemon_api.clone()
-                && ask_aliases(&api, &engine).await
+                && ask_aliases(&api, &feeder.engine).await
             {
                 tokio::spawn(async move { ask_replay(api).await });
             }
-            read_lines(stream, &sender, daemon_api.as_ref().map(|a| (a, &engine))).await;
-            sender
-                .counters
-                .connections_open
-                .fetch_sub(1, Ordering::Relaxed);
+            read_lines(stream, &feeder, &counters, daemon_api.as_ref()).await;
+            counters.connections_open.fetch_sub(1, Ordering::Relaxed);
             tracing::info!("daemon disconnected");
         });
     }
 }
 
-/// Reads newline-terminated lines; a line longer than [`MAX_LINE`] is skipped to its newline
-/// without being buffered whole.
+/// Reads newline-terminated lines and feeds them to the engine on this task, every complete
+/// line of one read together (no hand-over to another task: the line becomes an event here); a
+/// line longer than [`MAX_LINE`] is skipped to its newline without being buffered whole.
 /// With the daemon's API, a `CMD RESTART` (a new profile set, maybe new interfaces) asks for the
 /// aliases again before it is passed on: the first connection often comes before the daemon's
 /// first profile is applied, when it has no interfaces to name yet.
 async fn read_lines(
     stream: UnixStream,
-    sender: &LineSender,
-    daemon: Option<(&url::Url, &Arc<Mutex<Engine>>)>,
+    feeder: &Feeder,
+    counters: &Counters,
+    daemon: Option<&url::Url>,
 ) {
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut line: Vec<u8> = Vec::with_capacity(256);
+    let mut batch: Vec<String> = Vec::new();
     let mut oversized = false;
     loop {
         let buf = match reader.fill_buf().await {
@@ -310,36 +313,54 @@ async fn read_lines(
                 break;
             }
         };
-        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
-            Some(i) => (&buf[..i], Some(i + 1)),
-            None => (buf, None),
-        };
-        if !oversized {
-            if line.len() + chunk.len() > MAX_LINE {
-                oversized = true;
-                line.clear();
-            } else {
-                line.extend_from_slice(chunk);
+        let mut used = 0;
+        while used < buf.len() {
+            let rest = &buf[used..];
+            let (chunk, done) = match rest.iter().position(|b| *b == b'\n') {
+                Some(i) => (&rest[..i], Some(i + 1)),
+                None => (rest, None),
+            };
+            if !oversized {
+                if line.len() + chunk.len() > MAX_LINE {
+                    oversized = true;
+                    line.clear();
+                } else {
+                    line.extend_from_slice(chunk);
+                }
             }
-        }
-        let used = done.unwrap_or(buf.len());
-        reader.consume(used);
-        if done.is_some() {
+            used += done.unwrap_or(rest.len());
+            if done.is_none() {
+                break;
+            }
             if oversized {
-                sender.counters.oversized.fetch_add(1, Ordering::Relaxed);
+                counters.oversized.fetch_add(1, Ordering::Relaxed);
             } else {
                 let text = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(&line));
-                if let Some((api, engine)) = daemon
+                counters.lines.fetch_add(1, Ordering::Relaxed);
+                if let Some(api) = daemon
                     && text == "CMD RESTART"
                 {
-                    ask_aliases(api, engine).await;
+                    // What came before the restart is fed first; the aliases are asked while
+                    // the rest waits in the socket.
+                    feeder.feed(&batch);
+                    batch.clear();
+                    reader.consume(used);
+                    ask_aliases(api, &feeder.engine).await;
+                    batch.push("CMD RESTART".to_owned());
+                    line.clear();
+                    oversized = false;
+                    used = 0;
+                    break;
                 }
-                if !sender.send(text.into_owned()).await {
-                    return;
-                }
+                batch.push(text.into_owned());
             }
             line.clear();
             oversized = false;
+        }
+        reader.consume(used);
+        if !batch.is_empty() {
+            feeder.feed(&batch);
+            batch.clear();
         }
     }
 }
@@ -410,21 +431,103 @@ async fn ask_replay(api: url::Url) {
     }
 }
 
-async fn run_engine(
+/// Feeds lines to the engine and publishes the changes, from whichever task has the lines (a
+/// socket reader, or the in-process channel's task), and fires the engine's timers.
+struct Feeder {
     engine: Arc<Mutex<Engine>>,
     hub: Arc<Hub>,
-    mut rx: mpsc::Receiver<String>,
     observer: Option<Arc<dyn IngestObserver>>,
-) {
-    let start = Instant::now();
-    let now = || start.elapsed().as_nanos() as u64;
-    let mut changes: Vec<Change> = Vec::new();
+    start: Instant,
+    /// Held from feeding to publishing (the engine's own lock is released before publishing,
+    /// for CurrentState): changes reach the hub in the order the engine made them, whichever
+    /// task made them. Holds the changes buffer, reused.
+    order: Mutex<Vec<Change>>,
+    /// Wakes the timer when a feed moved the engine's next deadline before [`Feeder::armed`].
+    timer: tokio::sync::Notify,
+    /// The deadline the timer sleeps until (ns since `start`; `u64::MAX`: none).
+    armed: AtomicU64,
+}
+
+impl Feeder {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    /// Feeds `lines`, arrived now, and publishes what they change.
+    fn feed(&self, lines: &[String]) {
+        if lines.is_empty() {
+            return;
+        }
+        let mut changes = self.order.lock().expect("order lock");
+        let t = self.now();
+        // Which changes each line made, for the observer, told after the engine's lock is
+        // released (an observer never delays the engine's other users).
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        let deadline = {
+            let mut e = self.engine.lock().expect("engine lock");
+            for line in lines {
+                let before = changes.len();
+                e.feed(line, t, &mut changes);
+                if self.observer.is_some() {
+                    spans.push((before, changes.len()));
+                }
+            }
+            e.next_deadline()
+        };
+        if deadline.is_some_and(|d| d < self.armed.load(Ordering::Acquire)) {
+            self.timer.notify_one();
+        }
+        if let Some(o) = &self.observer {
+            for (line, (a, b)) in lines.iter().zip(spans) {
+                o.line(line, t);
+                for c in &changes[a..b] {
+                    o.change(c, t, Some(line));
+                }
+            }
+        }
+        self.publish(&mut changes);
+    }
+
+    /// Fires the timers due now.
+    fn tick(&self) {
+        let mut changes = self.order.lock().expect("order lock");
+        let t = self.now();
+        self.engine
+            .lock()
+            .expect("engine lock")
+            .tick(t, &mut changes);
+        if let Some(o) = &self.observer {
+            for c in changes.iter() {
+                o.change(c, t, None);
+            }
+        }
+        self.publish(&mut changes);
+    }
+
+    fn publish(&self, changes: &mut Vec<Change>) {
+        for c in changes.drain(..) {
+            self.hub.publish(c.resource, c.values, EventTime::now());
+        }
+    }
+}
+
+/// The in-process lines, and the engine's timers.
+async fn run_engine(feeder: Arc<Feeder>, mut rx: mpsc::Receiver<String>) {
     let mut batch: Vec<String> = Vec::with_capacity(256);
     loop {
-        let deadline = engine.lock().expect("engine lock").next_deadline();
+        // Armed under the engine's lock: a feed either comes before (and its deadline is seen
+        // here) or after (and compares with this one, waking the timer when earlier).
+        let deadline = {
+            let e = feeder.engine.lock().expect("engine lock");
+            let d = e.next_deadline();
+            feeder.armed.store(d.unwrap_or(u64::MAX), Ordering::Release);
+            d
+        };
         let sleep = async {
             match deadline {
-                Some(d) => tokio::time::sleep_until((start + Duration::from_nanos(d)).into()).await,
+                Some(d) => {
+                    tokio::time::sleep_until((feeder.start + Duration::from_nanos(d)).into()).await
+                }
                 None => std::future::pending().await,
             }
         };
@@ -433,42 +536,12 @@ async fn run_engine(
                 if n == 0 {
                     return;
                 }
-                let t = now();
-                // Which changes each line made, for the observer, told after the engine's lock
-                // is released (an observer never delays the engine's other users).
-                let mut spans: Vec<(usize, usize)> = Vec::new();
-                {
-                    let mut e = engine.lock().expect("engine lock");
-                    for line in &batch {
-                        let before = changes.len();
-                        e.feed(line, t, &mut changes);
-                        if observer.is_some() {
-                            spans.push((before, changes.len()));
-                        }
-                    }
-                }
-                if let Some(o) = &observer {
-                    for (line, (a, b)) in batch.iter().zip(spans) {
-                        o.line(line, t);
-                        for c in &changes[a..b] {
-                            o.change(c, t, Some(line));
-                        }
-                    }
-                }
+                feeder.feed(&batch);
                 batch.clear();
             }
-            () = sleep => {
-                let t = now();
-                engine.lock().expect("engine lock").tick(t, &mut changes);
-                if let Some(o) = &observer {
-                    for c in &changes {
-                        o.change(c, t, None);
-                    }
-                }
-            }
-        }
-        for c in changes.drain(..) {
-            hub.publish(c.resource, c.values, EventTime::now());
+            () = sleep => feeder.tick(),
+            // A socket reader's line moved the next deadline earlier: sleep again until it.
+            () = feeder.timer.notified() => {}
         }
     }
 }

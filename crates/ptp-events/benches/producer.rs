@@ -112,7 +112,12 @@ impl Consumers {
 
 fn producer_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(
+            std::env::var("BENCH_WORKERS")
+                .ok()
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(2),
+        )
         .thread_name("bench-producer")
         .enable_all()
         .build()
@@ -604,6 +609,9 @@ fn latency_oop(subscribers: usize, flips: usize, rate: f64) {
     )
     .to_json();
     let (one_way, rtt) = oop::floor(&mut recv, sample.as_bytes(), flips, rate);
+    let socket_floor = oop::socket_floor(flip_line(1).as_bytes(), flips, rate);
+    let floor_cpu =
+        oop::burst_floor_cpu(&mut recv, sample.as_bytes(), subscribers.min(100), 50, rate);
 
     let mut rig = Rig::new();
     let client = http_client();
@@ -688,11 +696,15 @@ fn latency_oop(subscribers: usize, flips: usize, rate: f64) {
         percentile(&lat, 99.0) / rp99,
     );
     println!(
-        "  socket line -> CloudEvent time: p50={:.1} us  p99={:.1} us;  producer CPU: {:.1} us per flip (2 events), {:.2} us per delivered POST; receiver CPU {:.2} us per POST",
+        "  socket line -> CloudEvent time: p50={:.1} us  p99={:.1} us (socket floor: write -> a blocked reader's read p50={:.1} p99={:.1} us);  producer CPU: {:.1} us per flip (2 events), {:.2} us per delivered POST (the floor's client, POSTs on {} connections at once: {:.2} us per POST); receiver CPU {:.2} us per POST",
         percentile(&to_event, 50.0),
         percentile(&to_event, 99.0),
+        percentile(&socket_floor, 50.0),
+        percentile(&socket_floor, 99.0),
         prod * 1e6 / flips as f64,
         prod * 1e6 / posts,
+        subscribers.min(100),
+        floor_cpu,
         recv_cpu * 1e6 / posts,
     );
     rig.stop();

@@ -46,7 +46,8 @@ pub fn pin_self(cores: &[usize]) {
     rustix::thread::sched_setaffinity(None, &set).expect("sched_setaffinity");
 }
 
-/// Where the producer's side and the receiver run: `None` when the machine has one core.
+/// Where the producer's side and the receiver run: `None` when the machine has one core, or
+/// when `BENCH_NO_PIN` is set (every process on every core, as an unpinned node runs them).
 pub fn placement() -> Option<(Vec<usize>, usize)> {
     let n = std::thread::available_parallelism().map_or(1, |n| n.get());
     let has_taskset = Command::new("taskset")
@@ -55,7 +56,8 @@ pub fn placement() -> Option<(Vec<usize>, usize)> {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    (n >= 2 && has_taskset).then(|| ((0..n - 1).collect(), n - 1))
+    let wanted = std::env::var_os("BENCH_NO_PIN").is_none();
+    (wanted && n >= 2 && has_taskset).then(|| ((0..n - 1).collect(), n - 1))
 }
 
 /// One POST the receiver had: the subscriber's index, when its body was complete, whether it
@@ -283,6 +285,15 @@ impl Drop for Receiver {
     }
 }
 
+/// CPU seconds the calling thread has run (kernel time included).
+fn thread_cpu() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0) as f64
+        / 1e9
+}
+
 /// The loopback floor: `n` POSTs of `body` paced at `rate`/s from a minimal blocking client over
 /// one kept-alive connection to the receiver. Returns the sorted one-way times (write → the
 /// receiver has the body) and round trips (write → the 204 read), in ms.
@@ -330,4 +341,95 @@ pub fn floor(recv: &mut Receiver, body: &[u8], n: usize, rate: f64) -> (Vec<f64>
     one_way.sort_by(|a, b| a.partial_cmp(b).unwrap());
     rtt.sort_by(|a, b| a.partial_cmp(b).unwrap());
     (one_way, rtt)
+}
+
+/// The floor of the socket leg: `n` lines of `line`'s length written at `rate`/s into a UNIX
+/// stream socket whose other end a thread of this process waits on in a blocking `read` (on the
+/// producer's cores, as the producer's reader). Returns the sorted times (us) from the `write`
+/// to the reader's `read` returning.
+pub fn socket_floor(line: &[u8], n: usize, rate: f64) -> Vec<f64> {
+    use std::os::unix::net::UnixStream;
+    let (mut w, mut r) = UnixStream::pair().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut at = Vec::with_capacity(n);
+        while at.len() < n {
+            let got = r.read(&mut buf).unwrap();
+            assert!(got > 0);
+            at.push(mono_ns());
+        }
+        at
+    });
+    let mut sent = Vec::with_capacity(n);
+    let start = Instant::now();
+    for k in 0..n {
+        let due = start + Duration::from_secs_f64(k as f64 / rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        sent.push(mono_ns());
+        w.write_all(line).unwrap();
+    }
+    let got = reader.join().unwrap();
+    let mut us: Vec<f64> = got
+        .iter()
+        .zip(&sent)
+        .map(|(r, s)| (r - s) as f64 / 1e3)
+        .collect();
+    us.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    us
+}
+
+/// The CPU floor of a POST when many go out together, as the producer's do for one event: a
+/// minimal blocking client with `conns` kept-alive connections to the receiver writes the POST
+/// on every connection, then reads every 204, `rounds` times at `rate`/s. Returns its CPU per
+/// POST (us, kernel included: on loopback the sender's side also runs much of the receiving
+/// TCP's work).
+pub fn burst_floor_cpu(
+    recv: &mut Receiver,
+    body: &[u8],
+    conns: usize,
+    rounds: usize,
+    rate: f64,
+) -> f64 {
+    let mut streams: Vec<(std::net::TcpStream, Vec<u8>)> = (0..conns)
+        .map(|i| {
+            let s = std::net::TcpStream::connect(("127.0.0.1", recv.port)).unwrap();
+            s.set_nodelay(true).unwrap();
+            let mut req = format!(
+                "POST /event/{} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\ncontent-type: application/json\r\nuser-agent: ptp-events/0\r\ncontent-length: {}\r\n\r\n",
+                2_000_000 + i,
+                recv.port,
+                body.len()
+            )
+            .into_bytes();
+            req.extend_from_slice(body);
+            (s, req)
+        })
+        .collect();
+    let mut buf = [0u8; 1024];
+    let mut cpu = 0.0;
+    let start = Instant::now();
+    for k in 0..rounds {
+        let due = start + Duration::from_secs_f64(k as f64 / rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let c0 = thread_cpu();
+        for (s, req) in &mut streams {
+            s.write_all(req).unwrap();
+        }
+        for (s, _) in &mut streams {
+            let mut got = 0;
+            while find(&buf[..got], b"\r\n\r\n").is_none() {
+                let r = s.read(&mut buf[got..]).unwrap();
+                assert!(r > 0, "the receiver closed a floor connection");
+                got += r;
+            }
+        }
+        cpu += thread_cpu() - c0;
+    }
+    recv.wait_for(conns * rounds, Duration::from_secs(30));
+    recv.clear();
+    cpu * 1e6 / (conns * rounds) as f64
 }
