@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use oran_api::{EventTime, Resource, Value};
 use ptp_state::{Change, Engine, EngineConfig};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -148,7 +147,19 @@ pub struct Ingest {
     sender: LineSender,
     socket: Option<crate::uds::BoundPath>,
     tasks: Vec<JoinHandle<()>>,
+    readers: Arc<Readers>,
 }
+
+/// The daemon connections being read, each by a thread of its own (see [`read_lines`]).
+#[derive(Default)]
+struct Readers {
+    /// A handle on each open connection, to end its reader when ingest stops.
+    open: Mutex<HashMap<u64, std::os::unix::net::UnixStream>>,
+    next: AtomicU64,
+}
+
+/// Daemon connections read at once; one more is refused (the daemon makes one).
+pub const MAX_DAEMON_CONNECTIONS: usize = 16;
 
 impl Ingest {
     /// Starts the engine task (and the socket listener when configured) and plugs the engine into
@@ -175,6 +186,7 @@ impl Ingest {
             armed: AtomicU64::new(u64::MAX),
         });
         let mut tasks = vec![tokio::spawn(run_engine(feeder.clone(), rx))];
+        let readers = Arc::new(Readers::default());
         let mut socket = None;
         if let Some(path) = &cfg.socket {
             let (listener, bound) = bind_socket(path).await?;
@@ -185,6 +197,7 @@ impl Ingest {
                 feeder,
                 counters.clone(),
                 cfg.daemon_api.clone(),
+                readers.clone(),
             )));
         }
         Ok(Ingest {
@@ -192,6 +205,7 @@ impl Ingest {
             sender,
             socket,
             tasks,
+            readers,
         })
     }
 
@@ -221,6 +235,9 @@ impl Ingest {
     pub fn stop(self) {
         for t in self.tasks {
             t.abort();
+        }
+        for (_, conn) in self.readers.open.lock().expect("readers lock").drain() {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
         }
         if let Some(bound) = self.socket {
             bound.remove();
@@ -257,6 +274,7 @@ async fn accept(
     feeder: Arc<Feeder>,
     counters: Arc<Counters>,
     daemon_api: Option<url::Url>,
+    readers: Arc<Readers>,
 ) {
     loop {
         let stream = match listener.accept().await {
@@ -267,12 +285,20 @@ async fn accept(
                 continue;
             }
         };
+        if readers.open.lock().expect("readers lock").len() >= MAX_DAEMON_CONNECTIONS {
+            tracing::warn!(
+                max = MAX_DAEMON_CONNECTIONS,
+                "daemon socket connection refused: too many open"
+            );
+            continue;
+        }
         counters.connections.fetch_add(1, Ordering::Relaxed);
         counters.connections_open.fetch_add(1, Ordering::Relaxed);
         tracing::info!("daemon connected");
         let feeder = feeder.clone();
         let counters = counters.clone();
         let daemon_api = daemon_api.clone();
+        let readers = readers.clone();
         tokio::spawn(async move {
             // The aliases first (at most 2 s; the daemon's lines wait in the socket meanwhile),
             // so that the first events already carry them; then the replay request.
@@ -281,39 +307,74 @@ async fn accept(
             {
                 tokio::spawn(async move { ask_replay(api).await });
             }
-            read_lines(stream, &feeder, &counters, daemon_api.as_ref()).await;
-            counters.connections_open.fetch_sub(1, Ordering::Relaxed);
-            tracing::info!("daemon disconnected");
+            let stream = match stream.into_std().and_then(|s| {
+                s.set_nonblocking(false)?;
+                Ok(s)
+            }) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "daemon socket connection unusable");
+                    counters.connections_open.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+            };
+            let id = readers.next.fetch_add(1, Ordering::Relaxed);
+            if let Ok(handle) = stream.try_clone() {
+                readers
+                    .open
+                    .lock()
+                    .expect("readers lock")
+                    .insert(id, handle);
+            }
+            let runtime = tokio::runtime::Handle::current();
+            let spawned = std::thread::Builder::new()
+                .name("ingest-reader".into())
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    read_lines(stream, &feeder, &counters, daemon_api.as_ref(), &runtime);
+                    readers.open.lock().expect("readers lock").remove(&id);
+                    counters.connections_open.fetch_sub(1, Ordering::Relaxed);
+                    tracing::info!("daemon disconnected");
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a daemon socket reader");
+            }
         });
     }
 }
 
-/// Reads newline-terminated lines and feeds them to the engine on this task, every complete
-/// line of one read together (no hand-over to another task: the line becomes an event here); a
-/// line longer than [`MAX_LINE`] is skipped to its newline without being buffered whole.
-/// With the daemon's API, a `CMD RESTART` (a new profile set, maybe new interfaces) asks for the
-/// aliases again before it is passed on: the first connection often comes before the daemon's
-/// first profile is applied, when it has no interfaces to name yet.
-async fn read_lines(
-    stream: UnixStream,
+/// Reads newline-terminated lines and feeds them to the engine on this thread, every complete
+/// line of one read together: a line becomes an event here, without a hand-over to another
+/// task. A thread blocked in `read` (one per daemon connection, usually one) is woken by the
+/// kernel straight away, where the async runtime's reactor added a wake-up and a task hop
+/// (docs/delivery-path.md). A line longer than [`MAX_LINE`] is skipped to its newline without
+/// being buffered whole. With the daemon's API, a `CMD RESTART` (a new profile set, maybe new
+/// interfaces) asks for the aliases again before it is passed on: the first connection often
+/// comes before the daemon's first profile is applied, when it has no interfaces to name yet.
+fn read_lines(
+    stream: std::os::unix::net::UnixStream,
     feeder: &Feeder,
     counters: &Counters,
     daemon: Option<&url::Url>,
+    runtime: &tokio::runtime::Handle,
 ) {
-    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, stream);
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut batch: Vec<String> = Vec::new();
     let mut oversized = false;
     loop {
-        let buf = match reader.fill_buf().await {
+        let buf = match reader.fill_buf() {
             Ok([]) => break,
             Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 tracing::debug!(error = %e, "daemon socket read failed");
                 break;
             }
         };
         let mut used = 0;
+        let mut restart = false;
         while used < buf.len() {
             let rest = &buf[used..];
             let (chunk, done) = match rest.iter().position(|b| *b == b'\n') {
@@ -337,19 +398,11 @@ async fn read_lines(
             } else {
                 let text = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(&line));
                 counters.lines.fetch_add(1, Ordering::Relaxed);
-                if let Some(api) = daemon
-                    && text == "CMD RESTART"
-                {
+                if daemon.is_some() && text == "CMD RESTART" {
                     // What came before the restart is fed first; the aliases are asked while
                     // the rest waits in the socket.
-                    feeder.feed(&batch);
-                    batch.clear();
-                    reader.consume(used);
-                    ask_aliases(api, &feeder.engine).await;
-                    batch.push("CMD RESTART".to_owned());
+                    restart = true;
                     line.clear();
-                    oversized = false;
-                    used = 0;
                     break;
                 }
                 batch.push(text.into_owned());
@@ -358,9 +411,11 @@ async fn read_lines(
             oversized = false;
         }
         reader.consume(used);
-        if !batch.is_empty() {
-            feeder.feed(&batch);
-            batch.clear();
+        feeder.feed(&batch);
+        batch.clear();
+        if restart && let Some(api) = daemon {
+            runtime.block_on(ask_aliases(api, &feeder.engine));
+            feeder.feed(&["CMD RESTART".to_owned()]);
         }
     }
 }

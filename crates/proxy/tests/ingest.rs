@@ -263,3 +263,106 @@ async fn each_connection_asks_the_daemon_for_a_replay_and_aliases_are_used() {
     );
     ingest.stop();
 }
+
+/// The reader feeds every complete line of a read at once and keeps a partial one for the next
+/// read: a line cut anywhere (even in its CRLF) and lines packed into one write give the same
+/// events, in order.
+#[tokio::test]
+async fn lines_cut_across_reads_or_packed_in_one_write_are_each_taken_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("events.sock");
+    let p = producer(&dir.path().join("store")).await;
+    let ingest = Ingest::start(p.hub.clone(), ingest_config(&socket))
+        .await
+        .unwrap();
+    let c = Consumer::start(Behaviour::Ok).await;
+    let lock = "/cluster/node/node1/sync/ptp-status/lock-state";
+    assert_eq!(subscribe(&p, lock, &c.url).await.status(), 201);
+    let initial = c.count();
+    let mut daemon = UnixStream::connect(&socket).await.unwrap();
+    let text = "ptp4l[1000.100]: [ptp4l.0.config] port 1 (ens1f0): UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED\r\n\
+                ptp4l[1000.200]: [ptp4l.0.config] master offset -5 s2 freq -1234 path delay 500\r\n\
+                ptp4l[1000.300]: [ptp4l.0.config] master offset 5000 s2 freq -1234 path delay 500\n\
+                ptp4l[1000.400]: [ptp4l.0.config] master offset 7 s2 freq -1234 path delay 500\n";
+    // Cut inside a word, inside the first CRLF, and in the middle of the third line; the
+    // reader is given time to take each piece on its own (it may not: either way must work).
+    let first_crlf = text.find('\r').unwrap();
+    let third = text.find("ptp4l[1000.300]").unwrap();
+    for piece in [
+        &text[..10],
+        &text[10..first_crlf + 1],
+        &text[first_crlf + 1..third + 20],
+        &text[third + 20..],
+    ] {
+        daemon.write_all(piece.as_bytes()).await.unwrap();
+        daemon.flush().await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    let events = c.wait_for(initial + 3, Duration::from_secs(5)).await;
+    let got: Vec<String> = events[initial..].iter().map(summary).collect();
+    assert_eq!(
+        got,
+        [
+            "lock-state LOCKED -5",
+            "lock-state FREERUN 5000",
+            "lock-state LOCKED 7"
+        ]
+    );
+    let metrics = scrape(&p).await;
+    assert!(
+        metrics.contains("cne_ingest_lines_total{result=\"parsed\"} 4"),
+        "{metrics}"
+    );
+    ingest.stop();
+    p.stop().await;
+}
+
+/// Each daemon connection has a reader thread: a local client that opens connection after
+/// connection gets at most [`proxy::ingest::MAX_DAEMON_CONNECTIONS`]; one more is closed at
+/// once, and a connection that ends frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_connections_beyond_the_cap_are_closed() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("events.sock");
+    let p = producer(&dir.path().join("store")).await;
+    let ingest = Ingest::start(p.hub.clone(), ingest_config(&socket))
+        .await
+        .unwrap();
+    let max = proxy::ingest::MAX_DAEMON_CONNECTIONS;
+    let p = &p;
+    let open = |n: usize| async move {
+        let want = format!("cne_ingest_connections_open {n}\n");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let m = scrape(&p).await;
+            if m.contains(&want) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "want {want:?}: {m}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let mut held = Vec::new();
+    for _ in 0..max {
+        held.push(UnixStream::connect(&socket).await.unwrap());
+    }
+    open(max).await;
+    let mut extra = UnixStream::connect(&socket).await.unwrap();
+    let mut buf = [0u8; 8];
+    let n = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut buf))
+        .await
+        .expect("the connection over the cap is closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    drop(held.pop());
+    open(max - 1).await;
+    let mut again = UnixStream::connect(&socket).await.unwrap();
+    write_lines(
+        &mut again,
+        &["ptp4l[1000.100]: [ptp4l.0.config] port 1 (ens1f0): UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED"],
+    )
+    .await;
+    open(max).await;
+    ingest.stop();
+}
