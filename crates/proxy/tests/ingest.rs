@@ -335,7 +335,7 @@ async fn daemon_connections_beyond_the_cap_are_closed() {
         let want = format!("cne_ingest_connections_open {n}\n");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let m = scrape(&p).await;
+            let m = scrape(p).await;
             if m.contains(&want) {
                 return;
             }
