@@ -332,7 +332,12 @@ async fn accept(
                 .stack_size(256 * 1024)
                 .spawn(move || {
                     read_lines(stream, &feeder, &counters, daemon_api.as_ref(), &runtime);
-                    readers.open.lock().expect("readers lock").remove(&id);
+                    let mut open = readers.open.lock().expect("readers lock");
+                    // Stopping ingest empties the map first: that is no daemon lost.
+                    if open.remove(&id).is_some() && open.is_empty() {
+                        drop(open);
+                        feeder.daemon_lost();
+                    }
                     counters.connections_open.fetch_sub(1, Ordering::Relaxed);
                     tracing::info!("daemon disconnected");
                 });
@@ -538,6 +543,26 @@ impl Feeder {
                 for c in &changes[a..b] {
                     o.change(c, t, Some(line));
                 }
+            }
+        }
+        self.publish(&mut changes);
+    }
+
+    /// The last daemon connection ended (see [`Engine::daemon_lost`]).
+    fn daemon_lost(&self) {
+        let mut changes = self.order.lock().expect("order lock");
+        let t = self.now();
+        let deadline = {
+            let mut e = self.engine.lock().expect("engine lock");
+            e.daemon_lost(t, &mut changes);
+            e.next_deadline()
+        };
+        if deadline.is_some_and(|d| d < self.armed.load(Ordering::Acquire)) {
+            self.timer.notify_one();
+        }
+        if let Some(o) = &self.observer {
+            for c in changes.iter() {
+                o.change(c, t, None);
             }
         }
         self.publish(&mut changes);

@@ -64,6 +64,13 @@ pub struct DaemonArgs {
     /// A command put in front of every process, split on blanks (e.g. "ip netns exec ns1").
     #[arg(long, env = "PTP_COMMAND_PREFIX")]
     command_prefix: Option<String>,
+    /// Emulate clock writes, for labs and tests on machines without PTP hardware: every process
+    /// runs with a small preloaded library that swallows linuxptp's clock writes
+    /// (`clock_adjtime` with modes set, `clock_settime`) and passes reads through, so that a
+    /// software ptp4l (`-S`) locks without steering CLOCK_REALTIME. Nothing is disciplined; the
+    /// daemon says so at start. Never on a real node.
+    #[arg(long)]
+    emulate_clock_writes: bool,
     /// How often the profile file is checked for changes, in seconds.
     #[arg(long, default_value_t = 1.0)]
     poll_interval: f64,
@@ -173,6 +180,19 @@ pub async fn run(args: DaemonArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|s| s.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default();
+    if args.emulate_clock_writes {
+        let so = daemon::shim::install(&opts.render.run_dir).with_context(|| {
+            format!(
+                "--emulate-clock-writes: cannot write the clock-write shim into --run-dir {}",
+                opts.render.run_dir.display()
+            )
+        })?;
+        opts.command_prefix.extend(daemon::shim::prefix(&so));
+        tracing::warn!(
+            shim = %so.display(),
+            "clock writes are emulated (--emulate-clock-writes): linuxptp's clock writes are swallowed, nothing is disciplined; for labs and tests only"
+        );
+    }
     let publisher = match &args.operator_config {
         Some(path) => {
             let text = std::fs::read_to_string(path)

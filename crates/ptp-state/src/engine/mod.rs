@@ -407,6 +407,24 @@ impl Engine {
         g.chain(p).min()
     }
 
+    /// The daemon's connection ended at `now`, and no other daemon connection is open: nothing
+    /// reports for the linuxptp processes any more (a killed daemon container takes them with
+    /// it). Every process last reported up is taken as down from `now`: published after the
+    /// downtime threshold, as a reported down is, unless a daemon reports it up first (a
+    /// restarted daemon replays `PTP_PROCESS_STATUS:1` as soon as it connects). The Go producer
+    /// keeps the last state for ever in this case (docs/decisions.md).
+    pub fn daemon_lost(&mut self, now: Nanos, out: &mut Vec<Change>) {
+        let up: Vec<(String, String)> = self
+            .procs
+            .iter()
+            .filter(|p| p.up)
+            .map(|p| (p.process.clone(), p.config.clone()))
+            .collect();
+        for (process, config) in up {
+            self.process_status(&process, &config, false, now, out);
+        }
+    }
+
     /// Fires the timers due at `now`: holdover → FREERUN, and process downs that outlasted the
     /// downtime threshold.
     pub fn tick(&mut self, now: Nanos, out: &mut Vec<Change>) {
