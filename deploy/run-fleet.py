@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "ptpfleet-"
 GM_NS, NET_NS = PREFIX + "gm", PREFIX + "net"
 HOLDOVER_S = 5
+PROCESS_DOWN = "-9999999999999999"
 THRESHOLD_NS = 50000
 API = "/api/ocloudNotifications/v2"
 
@@ -147,8 +148,10 @@ class Events:
             return list(self.items)
 
     def lock_states(self, since=0.0):
-        """(time, value) of every lock-state event read at or after `since`."""
-        return [(t, ev["data"]["values"][0]["value"]) for t, ev in self.snapshot()
+        """(time, value, offset) of every lock-state event read at or after `since`."""
+        return [(t, ev["data"]["values"][0]["value"],
+                 ev["data"]["values"][1]["value"] if len(ev["data"]["values"]) > 1 else None)
+                for t, ev in self.snapshot()
                 if t >= since and ev["source"].endswith("/sync/ptp-status/lock-state")]
 
 
@@ -296,16 +299,18 @@ class Fleet:
                              f"last lock-states {last}")
             time.sleep(0.02)
 
-    def wait_all(self, value, since, limit, nodes=None):
-        """Waits until each consumer (of `nodes`, default all) has a lock-state `value` read at
-        or after `since`; returns each one's first such time, relative to `since`."""
+    def wait_all(self, value, since, limit, nodes=None, offset=None):
+        """Waits until each consumer (of `nodes`, default all) has a lock-state `value` (with
+        `offset`, when given) read at or after `since`; returns each one's first such time,
+        relative to `since`."""
         nodes = range(self.n) if nodes is None else nodes
         deadline = time.monotonic() + limit
         got = {}
         while True:
             for i in nodes:
                 if i not in got:
-                    hits = [t for t, v in self.events[i].lock_states(since) if v == value]
+                    hits = [t for t, v, o in self.events[i].lock_states(since)
+                            if v == value and (offset is None or o == offset)]
                     if hits:
                         got[i] = hits[0] - since
             if len(got) == len(nodes):
@@ -337,12 +342,34 @@ def descendants(pid):
 
 
 def proc_usage(pid):
-    """(RSS KiB, CPU seconds) of one process."""
+    """(RSS KiB, CPU seconds) of one process: the CPU from every thread's schedstat
+    (nanoseconds), not from the 10 ms ticks of stat."""
     status = Path(f"/proc/{pid}/status").read_text()
     rss = next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmRSS:"))
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    f = stat[stat.rfind(")") + 2:].split()
-    return rss, (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    ns = 0
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            ns += int((t / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return rss, ns / 1e9
+
+
+def max_abs_offset(daemon_log, start, end):
+    """The largest |master offset| ptp4l printed between `start` and `end` (CLOCK_MONOTONIC
+    seconds, which ptp4l's own timestamps are)."""
+    worst = 0
+    for line in Path(daemon_log).read_text().splitlines():
+        if "master offset" not in line or not line.startswith("ptp4l["):
+            continue
+        try:
+            t = float(line[len("ptp4l["):line.index("]")])
+            off = int(line.split("master offset")[1].split()[0])
+        except (ValueError, IndexError):
+            continue
+        if start <= t <= end:
+            worst = max(worst, abs(off))
+    return worst
 
 
 def spread(times):
@@ -388,17 +415,30 @@ def run(args):
         rss = sorted(r for r, _ in per_node)
         cpu = sorted(c for _, c in per_node)
         proxy_rss = sorted(after[fleet.procs[("proxy", i)].pid][0] for i in range(args.nodes))
+        consumer_rss = sorted(proc_usage(fleet.procs[("consumer", i)].pid)[0]
+                              for i in range(args.nodes))
         result["per_node"] = {
             "rss_mib_median": round(rss[len(rss) // 2] / 1024, 1),
             "rss_mib_max": round(rss[-1] / 1024, 1),
             "producer_rss_mib_median": round(proxy_rss[len(proxy_rss) // 2] / 1024, 1),
-            "cpu_percent_median": round(100 * cpu[len(cpu) // 2], 2),
-            "cpu_percent_max": round(100 * cpu[-1], 2),
+            "consumer_rss_mib_median": round(consumer_rss[len(consumer_rss) // 2] / 1024, 1),
+            "cpu_percent_median": round(100 * cpu[len(cpu) // 2], 3),
+            "cpu_percent_max": round(100 * cpu[-1], 3),
         }
-        log(f"per node (daemon + ptp4l + producer): RSS median {result['per_node']['rss_mib_median']} MiB, "
-            f"CPU median {result['per_node']['cpu_percent_median']} % of a core")
-        flaps = sorted(sum(1 for t, v in fleet.events[i].lock_states(steady) if v != "LOCKED")
+        log(f"per node (daemon + ptp4l + producer): RSS median {result['per_node']['rss_mib_median']} MiB "
+            f"(the producer {result['per_node']['producer_rss_mib_median']}), CPU median "
+            f"{result['per_node']['cpu_percent_median']} % of a core; a consumer "
+            f"{result['per_node']['consumer_rss_mib_median']} MiB")
+        load = Path("/proc/loadavg").read_text().split()[0]
+        result["loadavg_1m"] = float(load)
+        flaps = sorted(sum(1 for _, v, _ in fleet.events[i].lock_states(steady) if v != "LOCKED")
                        for i in range(args.nodes))
+        offsets = sorted(max_abs_offset(scratch / f"daemon-{i}.log", steady, steady + window)
+                         for i in range(args.nodes))
+        result["per_node"]["max_abs_offset_ns_in_window"] = {
+            "median": offsets[len(offsets) // 2], "max": offsets[-1]}
+        log(f"largest |offset| per node in the window (software timestamps): median "
+            f"{offsets[len(offsets) // 2]} ns, max {offsets[-1]} ns")
         result["per_node"]["lock_losses_in_steady_state_window"] = {
             "median": flaps[len(flaps) // 2], "max": flaps[-1], "window_s": window}
         log(f"lock losses per node in the {window:.0f} s window: median {flaps[len(flaps) // 2]}, "
@@ -434,16 +474,20 @@ def run(args):
         fleet.wait_locked_together(60)
         t = time.monotonic()
         fleet.kill_node_daemon(0)
-        down = fleet.wait_all("FREERUN", t, 30, nodes=[0])
+        down = fleet.wait_all("FREERUN", t, 30, nodes=[0], offset=PROCESS_DOWN)
         time.sleep(3)
-        others = {i: fleet.events[i].lock_states(t) for i in range(1, args.nodes)}
-        noisy = {i: s for i, s in others.items() if s}
-        if noisy:
+        told = {i: s for i in range(1, args.nodes)
+                if (s := [e for e in fleet.events[i].lock_states(t) if e[2] == PROCESS_DOWN])}
+        if told:
             raise Failed(f"node {node_name(0)}'s daemon was killed, and other nodes' consumers "
-                         f"heard lock-state events: {noisy}")
+                         f"heard of a process down: {told}")
+        noise = sum(1 for i in range(1, args.nodes)
+                    for _, v, _ in fleet.events[i].lock_states(t) if v != "LOCKED")
         result["daemon_kill_to_freerun_s"] = round(down[0], 3)
-        log(f"{node_name(0)}'s daemon killed: its consumer heard FREERUN after {down[0]:.3f} s; "
-            f"the other {args.nodes - 1} consumers heard nothing")
+        result["other_nodes_lock_losses_meanwhile"] = noise
+        log(f"{node_name(0)}'s daemon killed: its consumer heard FREERUN (process down) after "
+            f"{down[0]:.3f} s; the other {args.nodes - 1} consumers heard no process down"
+            f" ({noise} lock losses of their own meanwhile: timestamp noise)")
         t = time.monotonic()
         fleet.start_daemon(0)
         again = fleet.wait_all("LOCKED", t, 60, nodes=[0])

@@ -366,3 +366,48 @@ async fn daemon_connections_beyond_the_cap_are_closed() {
     open(max).await;
     ingest.stop();
 }
+
+/// The daemon's connection ends and no daemon comes back within the downtime threshold: the
+/// processes it reported are taken as down (FREERUN); a daemon that comes back in time and
+/// reports them up (as a restarted daemon does at once) makes no event.
+#[tokio::test]
+async fn a_daemon_gone_for_longer_than_the_downtime_threshold_is_freerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("events.sock");
+    let p = producer(&dir.path().join("store")).await;
+    let mut cfg = ingest_config(&socket);
+    cfg.engine.downtime_threshold = Duration::from_millis(1500);
+    let ingest = Ingest::start(p.hub.clone(), cfg).await.unwrap();
+    let c = Consumer::start(Behaviour::Ok).await;
+    let lock = "/cluster/node/node1/sync/ptp-status/lock-state";
+    assert_eq!(subscribe(&p, lock, &c.url).await.status(), 201);
+    let initial = c.count();
+    let up = "ptp4l[1757326418]:[ptp4l.0.config] PTP_PROCESS_STATUS:1";
+    let lines = [
+        up,
+        "ptp4l[1000.100]: [ptp4l.0.config] port 1 (ens1f0): UNCALIBRATED to SLAVE on MASTER_CLOCK_SELECTED",
+        "ptp4l[1000.200]: [ptp4l.0.config] master offset -5 s2 freq -1234 path delay 500",
+    ];
+    let mut daemon = UnixStream::connect(&socket).await.unwrap();
+    write_lines(&mut daemon, &lines).await;
+    let events = c.wait_for(initial + 1, Duration::from_secs(5)).await;
+    assert_eq!(summary(&events[initial]), "lock-state LOCKED -5");
+
+    // Gone and back within the threshold, reporting ptp4l up: nothing.
+    drop(daemon);
+    let mut daemon = UnixStream::connect(&socket).await.unwrap();
+    write_lines(&mut daemon, &[up]).await;
+    // Past the threshold counted from the first connection's end: still nothing.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(c.count(), initial + 1, "a daemon back in time makes no event");
+
+    // Gone for good: FREERUN after the threshold.
+    drop(daemon);
+    let events = c.wait_for(initial + 2, Duration::from_secs(5)).await;
+    assert_eq!(
+        summary(&events[initial + 1]),
+        "lock-state FREERUN -9999999999999999"
+    );
+    ingest.stop();
+    p.stop().await;
+}

@@ -663,3 +663,31 @@ fn a_port_first_seen_leaving_slave_is_freerun() {
         assert!(feed(&mut live, l, S).is_empty(), "{l}");
     }
 }
+
+#[test]
+fn a_lost_daemon_is_every_reported_process_down_after_the_downtime_threshold() {
+    let up = "ptp4l[1757326418]:[ptp4l.0.config] PTP_PROCESS_STATUS:1";
+    // (when a daemon reports ptp4l up again after the loss at 10 s, lock-state events)
+    for (back_at, want) in [
+        (Some(15 * S - 1), &[][..]),
+        (Some(15 * S), &["FREERUN"][..]),
+        (None, &["FREERUN"][..]),
+    ] {
+        let mut e = locked_oc();
+        feed(&mut e, up, 2 * S);
+        let mut out = Vec::new();
+        e.daemon_lost(10 * S, &mut out);
+        assert!(out.is_empty(), "nothing at the loss itself");
+        assert_eq!(e.next_deadline(), Some(15 * S));
+        if let Some(t) = back_at {
+            e.feed(up, t, &mut out);
+        }
+        e.tick(100 * S, &mut out);
+        assert_eq!(states(&out, Resource::LockState), want, "back at {back_at:?}");
+    }
+    // A process never reported up is not made down.
+    let mut e = locked_oc();
+    let mut out = Vec::new();
+    e.daemon_lost(10 * S, &mut out);
+    assert_eq!(e.next_deadline(), None);
+}
