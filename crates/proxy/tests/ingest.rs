@@ -399,7 +399,11 @@ async fn a_daemon_gone_for_longer_than_the_downtime_threshold_is_freerun() {
     write_lines(&mut daemon, &[up]).await;
     // Past the threshold counted from the first connection's end: still nothing.
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    assert_eq!(c.count(), initial + 1, "a daemon back in time makes no event");
+    assert_eq!(
+        c.count(),
+        initial + 1,
+        "a daemon back in time makes no event"
+    );
 
     // Gone for good: FREERUN after the threshold.
     drop(daemon);

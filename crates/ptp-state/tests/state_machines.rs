@@ -683,7 +683,11 @@ fn a_lost_daemon_is_every_reported_process_down_after_the_downtime_threshold() {
             e.feed(up, t, &mut out);
         }
         e.tick(100 * S, &mut out);
-        assert_eq!(states(&out, Resource::LockState), want, "back at {back_at:?}");
+        assert_eq!(
+            states(&out, Resource::LockState),
+            want,
+            "back at {back_at:?}"
+        );
     }
     // A process never reported up is not made down.
     let mut e = locked_oc();
