@@ -29,6 +29,10 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use crate::security::EndpointPolicy;
 use crate::tls::DeliveryTls;
 
+/// How a transport error begins when the request got no byte of an answer (write failed, or the
+/// connection ended or broke before the answer): only those are retried on a new connection.
+const UNANSWERED: &str = "no answer: ";
+
 /// The longest answer head read (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;
 /// The longest answer body read; a POST's longer answer closes the connection instead.
@@ -296,7 +300,9 @@ impl Sender {
             )
             .await
             {
-                Err(TransportError::Io(_)) => self.conn = None,
+                // Only when nothing of an answer came back: the consumer never saw this request
+                // (a retry after an answer began could deliver the event twice).
+                Err(TransportError::Io(m)) if m.starts_with(UNANSWERED) => self.conn = None,
                 Ok(a) => return Ok(self.keep(a)),
                 Err(e) => return Err(e),
             }
@@ -348,7 +354,10 @@ impl Sender {
         let mut parts = [IoSlice::new(head), IoSlice::new(length), IoSlice::new(body)];
         let mut parts: &mut [IoSlice<'_>] = &mut parts;
         while !parts.is_empty() {
-            let n = stream.write_vectored(parts).await.map_err(io)?;
+            let n = stream
+                .write_vectored(parts)
+                .await
+                .map_err(|e| TransportError::Io(format!("{UNANSWERED}{e}")))?;
             if n == 0 {
                 return Err(TransportError::Io(
                     "the connection took no more bytes".into(),
@@ -419,8 +428,15 @@ enum Framing {
 
 /// Reads more of the answer into `buf`; `Ok(0)` at the end of the connection.
 async fn fill(stream: &mut Stream, buf: &mut Vec<u8>) -> Result<usize, TransportError> {
+    let empty = buf.is_empty();
     buf.reserve(2048);
-    stream.read_buf(buf).await.map_err(io)
+    stream.read_buf(buf).await.map_err(|e| {
+        if empty {
+            TransportError::Io(format!("{UNANSWERED}{e}"))
+        } else {
+            io(e)
+        }
+    })
 }
 
 /// Reads one answer: its head, and its body (kept when `keep_body`, else discarded).
@@ -459,9 +475,11 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
             None => {}
         }
         if fill(stream, &mut buf).await? == 0 {
-            return Err(TransportError::Io(
-                "the connection closed before an answer".into(),
-            ));
+            return Err(TransportError::Io(if buf.is_empty() {
+                format!("{UNANSWERED}the connection closed")
+            } else {
+                "the connection closed in the answer's head".into()
+            }));
         }
     };
     let mut body: Vec<u8> = Vec::new();
