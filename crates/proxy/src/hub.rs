@@ -147,9 +147,19 @@ impl State {
             *n -= 1;
             if *n == 0 {
                 self.host_load.remove(host);
-                self.gates.remove(host);
+                // A gate still held by a sender (an endpoint's worker finishing, an initial
+                // notification) stays, so that a new subscription of that host shares it: two
+                // gates for one host would let twice as many connections open at once. Gates
+                // nobody holds are dropped here, this host's and any left earlier.
+                let load = &self.host_load;
+                self.gates.retain(|h, g| load.contains_key(h) || g.in_use());
             }
         }
+    }
+
+    /// The connection-opening gate of a consumer `host:port`.
+    fn gate(&mut self, host: String) -> ConnectGate {
+        self.gates.entry(host).or_default().clone()
     }
 
     /// Ends a creation in progress (the count moves to the stored subscription, if any).
@@ -583,8 +593,12 @@ impl Hub {
     }
 
     async fn initial_notification(&self, url: &url::Url, ev: CloudEvent) -> Result<(), HubError> {
+        // Through the host's gate: many subscriptions created at once by one consumer open
+        // connections to it as its endpoints' deliveries do.
+        let gate = self.state.lock().expect("hub lock").gate(host_key(url));
         let status = Sender::new(url, self.cfg.tls.as_ref(), Some(&self.endpoint_policy))
             .map_err(|e| HubError::BadRequest(e.to_string()))?
+            .with_gate(gate)
             .post(Bytes::from(ev.to_json()), self.cfg.initial_timeout)
             .await
             .map_err(|e| {
@@ -674,7 +688,7 @@ impl Hub {
             Some(e) => e,
             None => {
                 let url = url::Url::parse(&uri).expect("endpoint validated before insertion");
-                let gate = st.gates.entry(host_key(&url)).or_default().clone();
+                let gate = st.gate(host_key(&url));
                 let handle = self.spawn_endpoint(&uri, url, gate);
                 st.endpoints.entry(uri.clone()).or_insert(EndpointEntry {
                     handle,

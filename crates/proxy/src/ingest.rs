@@ -153,9 +153,50 @@ pub struct Ingest {
 /// The daemon connections being read, each by a thread of its own (see [`read_lines`]).
 #[derive(Default)]
 struct Readers {
-    /// A handle on each open connection, to end its reader when ingest stops.
-    open: Mutex<HashMap<u64, std::os::unix::net::UnixStream>>,
+    open: Mutex<OpenReaders>,
     next: AtomicU64,
+}
+
+#[derive(Default)]
+struct OpenReaders {
+    /// A handle on each open connection, to end its reader when ingest stops.
+    conns: HashMap<u64, std::os::unix::net::UnixStream>,
+    /// Ingest has stopped: no connection is taken, and the readers' end is no daemon lost.
+    stopped: bool,
+}
+
+impl Readers {
+    /// Takes a new connection, at its accept (before anything waits): the cap, [`Ingest::stop`]
+    /// and the count of daemons left see it from then on.
+    fn register(&self, stream: &std::os::unix::net::UnixStream) -> Result<u64, String> {
+        let handle = stream
+            .try_clone()
+            .map_err(|e| format!("connection unusable: {e}"))?;
+        let mut open = self.open.lock().expect("readers lock");
+        if open.stopped {
+            return Err("ingest has stopped".into());
+        }
+        if open.conns.len() >= MAX_DAEMON_CONNECTIONS {
+            return Err(format!("too many open (at most {MAX_DAEMON_CONNECTIONS})"));
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        open.conns.insert(id, handle);
+        Ok(id)
+    }
+
+    /// Connection `id` ended (its reader returned, or none could be started). The last one to
+    /// end is the daemon lost, told to the engine under this lock: a daemon connecting meanwhile
+    /// registers either before (and no daemon is lost) or after the engine took the loss (and
+    /// its lines, which say its processes are up, come after it).
+    fn end(&self, id: u64, feeder: &Feeder, counters: &Counters) {
+        let mut open = self.open.lock().expect("readers lock");
+        if open.conns.remove(&id).is_some() && open.conns.is_empty() && !open.stopped {
+            feeder.daemon_lost();
+        }
+        drop(open);
+        counters.connections_open.fetch_sub(1, Ordering::Relaxed);
+        tracing::info!("daemon disconnected");
+    }
 }
 
 /// Daemon connections read at once; one more is refused (the daemon makes one).
@@ -196,7 +237,9 @@ impl Ingest {
                 listener,
                 feeder,
                 counters.clone(),
-                cfg.daemon_api.clone(),
+                cfg.daemon_api
+                    .clone()
+                    .map(|url| Arc::new(DaemonApi::new(url))),
                 readers.clone(),
             )));
         }
@@ -236,9 +279,14 @@ impl Ingest {
         for t in self.tasks {
             t.abort();
         }
-        for (_, conn) in self.readers.open.lock().expect("readers lock").drain() {
+        let mut open = self.readers.open.lock().expect("readers lock");
+        open.stopped = true;
+        // Each reader sees the end of its connection and returns (not waited for here: one may
+        // be publishing its last lines).
+        for (_, conn) in open.conns.drain() {
             let _ = conn.shutdown(std::net::Shutdown::Both);
         }
+        drop(open);
         if let Some(bound) = self.socket {
             bound.remove();
         }
@@ -273,7 +321,7 @@ async fn accept(
     listener: UnixListener,
     feeder: Arc<Feeder>,
     counters: Arc<Counters>,
-    daemon_api: Option<url::Url>,
+    daemon_api: Option<Arc<DaemonApi>>,
     readers: Arc<Readers>,
 ) {
     loop {
@@ -285,13 +333,23 @@ async fn accept(
                 continue;
             }
         };
-        if readers.open.lock().expect("readers lock").len() >= MAX_DAEMON_CONNECTIONS {
-            tracing::warn!(
-                max = MAX_DAEMON_CONNECTIONS,
-                "daemon socket connection refused: too many open"
-            );
-            continue;
-        }
+        let stream = match stream.into_std().and_then(|s| {
+            s.set_nonblocking(false)?;
+            Ok(s)
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "daemon socket connection unusable");
+                continue;
+            }
+        };
+        let id = match readers.register(&stream) {
+            Ok(id) => id,
+            Err(why) => {
+                tracing::warn!("daemon socket connection refused: {why}");
+                continue;
+            }
+        };
         counters.connections.fetch_add(1, Ordering::Relaxed);
         counters.connections_open.fetch_add(1, Ordering::Relaxed);
         tracing::info!("daemon connected");
@@ -303,46 +361,22 @@ async fn accept(
             // The aliases first (at most 2 s; the daemon's lines wait in the socket meanwhile),
             // so that the first events already carry them; then the replay request.
             if let Some(api) = daemon_api.clone()
-                && ask_aliases(&api, &feeder.engine).await
+                && api.ask_aliases(&feeder.engine).await
             {
-                tokio::spawn(async move { ask_replay(api).await });
-            }
-            let stream = match stream.into_std().and_then(|s| {
-                s.set_nonblocking(false)?;
-                Ok(s)
-            }) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "daemon socket connection unusable");
-                    counters.connections_open.fetch_sub(1, Ordering::Relaxed);
-                    return;
-                }
-            };
-            let id = readers.next.fetch_add(1, Ordering::Relaxed);
-            if let Ok(handle) = stream.try_clone() {
-                readers
-                    .open
-                    .lock()
-                    .expect("readers lock")
-                    .insert(id, handle);
+                tokio::spawn(async move { api.ask_replay().await });
             }
             let runtime = tokio::runtime::Handle::current();
+            let (f, c, r) = (feeder.clone(), counters.clone(), readers.clone());
             let spawned = std::thread::Builder::new()
                 .name("ingest-reader".into())
                 .stack_size(256 * 1024)
                 .spawn(move || {
-                    read_lines(stream, &feeder, &counters, daemon_api.as_ref(), &runtime);
-                    let mut open = readers.open.lock().expect("readers lock");
-                    // Stopping ingest empties the map first: that is no daemon lost.
-                    if open.remove(&id).is_some() && open.is_empty() {
-                        drop(open);
-                        feeder.daemon_lost();
-                    }
-                    counters.connections_open.fetch_sub(1, Ordering::Relaxed);
-                    tracing::info!("daemon disconnected");
+                    read_lines(stream, &f, &c, daemon_api.as_deref(), &runtime);
+                    r.end(id, &f, &c);
                 });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a daemon socket reader");
+                readers.end(id, &feeder, &counters);
             }
         });
     }
@@ -360,14 +394,14 @@ fn read_lines(
     stream: std::os::unix::net::UnixStream,
     feeder: &Feeder,
     counters: &Counters,
-    daemon: Option<&url::Url>,
+    daemon: Option<&DaemonApi>,
     runtime: &tokio::runtime::Handle,
 ) {
     use std::io::BufRead;
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, stream);
-    let mut line: Vec<u8> = Vec::with_capacity(256);
+    let mut lines = Lines::default();
     let mut batch: Vec<String> = Vec::new();
-    let mut oversized = false;
+    let restart_line = daemon.map(|_| "CMD RESTART");
     loop {
         let buf = match reader.fill_buf() {
             Ok([]) => break,
@@ -378,59 +412,85 @@ fn read_lines(
                 break;
             }
         };
+        let (used, restart) = lines.take(buf, counters, &mut batch, restart_line);
+        reader.consume(used);
+        feeder.feed(&batch);
+        batch.clear();
+        if restart && let Some(api) = daemon {
+            runtime.block_on(api.ask_aliases(&feeder.engine));
+            feeder.feed(&["CMD RESTART".to_owned()]);
+        }
+    }
+}
+
+/// Cuts a byte stream into lines (LF or CRLF): every complete line of a read is taken at once,
+/// a partial one is kept for the next read, and a line longer than [`MAX_LINE`] is skipped to
+/// its newline (counted) without being buffered whole.
+#[derive(Default)]
+struct Lines {
+    line: Vec<u8>,
+    oversized: bool,
+}
+
+impl Lines {
+    /// Appends the complete lines of `buf` to `out` and keeps the rest. Stops after a line equal
+    /// to `stop_at` (not appended; what follows it is not taken) and says so. Returns how much
+    /// of `buf` was used.
+    fn take(
+        &mut self,
+        buf: &[u8],
+        counters: &Counters,
+        out: &mut Vec<String>,
+        stop_at: Option<&str>,
+    ) -> (usize, bool) {
         let mut used = 0;
-        let mut restart = false;
         while used < buf.len() {
             let rest = &buf[used..];
             let (chunk, done) = match rest.iter().position(|b| *b == b'\n') {
                 Some(i) => (&rest[..i], Some(i + 1)),
                 None => (rest, None),
             };
-            if !oversized {
-                if line.len() + chunk.len() > MAX_LINE {
-                    oversized = true;
-                    line.clear();
+            if !self.oversized {
+                if self.line.len() + chunk.len() > MAX_LINE {
+                    self.oversized = true;
+                    self.line.clear();
                 } else {
-                    line.extend_from_slice(chunk);
+                    self.line.extend_from_slice(chunk);
                 }
             }
             used += done.unwrap_or(rest.len());
             if done.is_none() {
                 break;
             }
-            if oversized {
+            if self.oversized {
                 counters.oversized.fetch_add(1, Ordering::Relaxed);
             } else {
-                let text = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(&line));
+                let line = &self.line;
+                let text = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line));
                 counters.lines.fetch_add(1, Ordering::Relaxed);
-                if daemon.is_some() && text == "CMD RESTART" {
-                    // What came before the restart is fed first; the aliases are asked while
-                    // the rest waits in the socket.
-                    restart = true;
-                    line.clear();
-                    break;
+                if stop_at == Some(&*text) {
+                    self.line.clear();
+                    return (used, true);
                 }
-                batch.push(text.into_owned());
+                out.push(text.into_owned());
             }
-            line.clear();
-            oversized = false;
+            self.line.clear();
+            self.oversized = false;
         }
-        reader.consume(used);
-        feeder.feed(&batch);
-        batch.clear();
-        if restart && let Some(api) = daemon {
-            runtime.block_on(ask_aliases(api, &feeder.engine));
-            feeder.feed(&["CMD RESTART".to_owned()]);
-        }
+        (used, false)
     }
 }
 
-/// Asks the daemon for its interface aliases and a replay of the current state.
-/// When the daemon's API last failed to answer (unix ms; 0: never): it is not asked again for
-/// [`DAEMON_API_RETRY`], and its absence is logged once (as the Go producer: raw names, quiet).
-static DAEMON_API_FAILED_AT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-static DAEMON_API_ABSENCE_LOGGED: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
+/// The daemon's HTTP API, asked for its interface aliases and a replay of the current state.
+/// When it fails to answer, it is not asked again for [`DAEMON_API_RETRY`], and its absence is
+/// logged once (as the Go producer: raw names, quiet).
+struct DaemonApi {
+    url: url::Url,
+    /// When it last failed to answer (unix ms; 0: never).
+    failed_at: AtomicU64,
+    absence_logged: std::sync::atomic::AtomicBool,
+}
+
 const DAEMON_API_RETRY: Duration = Duration::from_secs(10);
 
 fn unix_ms() -> u64 {
@@ -439,54 +499,68 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// `GET /port-aliases`: true when the daemon's API answered (worth asking for the replay).
-async fn ask_aliases(api: &url::Url, engine: &Arc<Mutex<Engine>>) -> bool {
-    let failed = DAEMON_API_FAILED_AT.load(Ordering::Relaxed);
-    if failed != 0 && unix_ms().saturating_sub(failed) < DAEMON_API_RETRY.as_millis() as u64 {
-        tracing::debug!("daemon API failed moments ago; not asked");
-        return false;
-    }
-    let Ok(u) = api.join("port-aliases") else {
-        return false;
-    };
-    match crate::sender::get(&u, Duration::from_secs(2)).await {
-        Ok((status, body)) if status.is_success() => {
-            match serde_json::from_slice::<HashMap<String, String>>(&body) {
-                Ok(aliases) => {
-                    tracing::info!(count = aliases.len(), "interface aliases from the daemon");
-                    engine.lock().expect("engine lock").set_aliases(aliases);
-                }
-                Err(e) => tracing::warn!(error = %e, "daemon /port-aliases is not a JSON object"),
-            }
-            true
-        }
-        Ok((status, _)) => {
-            tracing::warn!(status = status.as_u16(), "daemon /port-aliases failed");
-            true
-        }
-        Err(e) => {
-            DAEMON_API_FAILED_AT.store(unix_ms(), Ordering::Relaxed);
-            if !DAEMON_API_ABSENCE_LOGGED.swap(true, Ordering::Relaxed) {
-                tracing::info!(api = %api, error = %e, "the daemon's API does not answer; raw interface names are used (said once)");
-            } else {
-                tracing::debug!(error = %e, "daemon /port-aliases unavailable");
-            }
-            false
+impl DaemonApi {
+    fn new(url: url::Url) -> DaemonApi {
+        DaemonApi {
+            url,
+            failed_at: AtomicU64::new(0),
+            absence_logged: Default::default(),
         }
     }
-}
 
-/// `GET /emit-logs`: the daemon replays its state on the socket.
-async fn ask_replay(api: url::Url) {
-    let Ok(u) = api.join("emit-logs") else { return };
-    match crate::sender::get(&u, Duration::from_secs(5)).await {
-        Ok((status, _)) if status.is_success() => {
-            tracing::info!("asked the daemon to replay its state")
+    /// `GET /port-aliases`: true when the daemon's API answered (worth asking for the replay).
+    async fn ask_aliases(&self, engine: &Arc<Mutex<Engine>>) -> bool {
+        let failed = self.failed_at.load(Ordering::Relaxed);
+        if failed != 0 && unix_ms().saturating_sub(failed) < DAEMON_API_RETRY.as_millis() as u64 {
+            tracing::debug!("daemon API failed moments ago; not asked");
+            return false;
         }
-        Ok((status, _)) => tracing::warn!(status = status.as_u16(), "daemon /emit-logs failed"),
-        Err(e) => {
-            DAEMON_API_FAILED_AT.store(unix_ms(), Ordering::Relaxed);
-            tracing::debug!(error = %e, "daemon /emit-logs unavailable")
+        let Ok(u) = self.url.join("port-aliases") else {
+            return false;
+        };
+        match crate::sender::get(&u, Duration::from_secs(2)).await {
+            Ok((status, body)) if status.is_success() => {
+                match serde_json::from_slice::<HashMap<String, String>>(&body) {
+                    Ok(aliases) => {
+                        tracing::info!(count = aliases.len(), "interface aliases from the daemon");
+                        engine.lock().expect("engine lock").set_aliases(aliases);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "daemon /port-aliases is not a JSON object")
+                    }
+                }
+                true
+            }
+            Ok((status, _)) => {
+                tracing::warn!(status = status.as_u16(), "daemon /port-aliases failed");
+                true
+            }
+            Err(e) => {
+                self.failed_at.store(unix_ms(), Ordering::Relaxed);
+                if !self.absence_logged.swap(true, Ordering::Relaxed) {
+                    tracing::info!(api = %self.url, error = %e, "the daemon's API does not answer; raw interface names are used (said once)");
+                } else {
+                    tracing::debug!(error = %e, "daemon /port-aliases unavailable");
+                }
+                false
+            }
+        }
+    }
+
+    /// `GET /emit-logs`: the daemon replays its state on the socket.
+    async fn ask_replay(&self) {
+        let Ok(u) = self.url.join("emit-logs") else {
+            return;
+        };
+        match crate::sender::get(&u, Duration::from_secs(5)).await {
+            Ok((status, _)) if status.is_success() => {
+                tracing::info!("asked the daemon to replay its state")
+            }
+            Ok((status, _)) => tracing::warn!(status = status.as_u16(), "daemon /emit-logs failed"),
+            Err(e) => {
+                self.failed_at.store(unix_ms(), Ordering::Relaxed);
+                tracing::debug!(error = %e, "daemon /emit-logs unavailable")
+            }
         }
     }
 }
@@ -518,67 +592,60 @@ impl Feeder {
         if lines.is_empty() {
             return;
         }
-        let mut changes = self.order.lock().expect("order lock");
-        let t = self.now();
-        // Which changes each line made, for the observer, told after the engine's lock is
-        // released (an observer never delays the engine's other users).
-        let mut spans: Vec<(usize, usize)> = Vec::new();
-        let deadline = {
-            let mut e = self.engine.lock().expect("engine lock");
+        let observed = self.observer.is_some();
+        self.apply(lines, |e, t, changes, spans| {
             for line in lines {
                 let before = changes.len();
-                e.feed(line, t, &mut changes);
-                if self.observer.is_some() {
+                e.feed(line, t, changes);
+                if observed {
                     spans.push((before, changes.len()));
                 }
             }
+        });
+    }
+
+    /// The last daemon connection ended (see [`Engine::daemon_lost`]).
+    fn daemon_lost(&self) {
+        self.apply(&[], |e, t, changes, _| e.daemon_lost(t, changes));
+    }
+
+    /// Fires the timers due now.
+    fn tick(&self) {
+        self.apply(&[], |e, t, changes, _| e.tick(t, changes));
+    }
+
+    /// Runs `op` on the engine at the time now and publishes what it changed, under the order
+    /// lock; wakes the timer when the engine's next deadline moved before the one it sleeps
+    /// until. `op` records which changes each of `lines` made (for the observer, told after the
+    /// engine's lock is released: an observer never delays the engine's other users); with no
+    /// lines, the changes are a timer's.
+    fn apply(
+        &self,
+        lines: &[String],
+        op: impl FnOnce(&mut Engine, u64, &mut Vec<Change>, &mut Vec<(usize, usize)>),
+    ) {
+        let mut changes = self.order.lock().expect("order lock");
+        let t = self.now();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        let deadline = {
+            let mut e = self.engine.lock().expect("engine lock");
+            op(&mut e, t, &mut changes, &mut spans);
             e.next_deadline()
         };
         if deadline.is_some_and(|d| d < self.armed.load(Ordering::Acquire)) {
             self.timer.notify_one();
         }
         if let Some(o) = &self.observer {
+            if lines.is_empty() {
+                for c in changes.iter() {
+                    o.change(c, t, None);
+                }
+            }
             for (line, (a, b)) in lines.iter().zip(spans) {
                 o.line(line, t);
                 for c in &changes[a..b] {
                     o.change(c, t, Some(line));
                 }
-            }
-        }
-        self.publish(&mut changes);
-    }
-
-    /// The last daemon connection ended (see [`Engine::daemon_lost`]).
-    fn daemon_lost(&self) {
-        let mut changes = self.order.lock().expect("order lock");
-        let t = self.now();
-        let deadline = {
-            let mut e = self.engine.lock().expect("engine lock");
-            e.daemon_lost(t, &mut changes);
-            e.next_deadline()
-        };
-        if deadline.is_some_and(|d| d < self.armed.load(Ordering::Acquire)) {
-            self.timer.notify_one();
-        }
-        if let Some(o) = &self.observer {
-            for c in changes.iter() {
-                o.change(c, t, None);
-            }
-        }
-        self.publish(&mut changes);
-    }
-
-    /// Fires the timers due now.
-    fn tick(&self) {
-        let mut changes = self.order.lock().expect("order lock");
-        let t = self.now();
-        self.engine
-            .lock()
-            .expect("engine lock")
-            .tick(t, &mut changes);
-        if let Some(o) = &self.observer {
-            for c in changes.iter() {
-                o.change(c, t, None);
             }
         }
         self.publish(&mut changes);
@@ -592,8 +659,11 @@ impl Feeder {
 }
 
 /// The in-process lines, and the engine's timers.
-async fn run_engine(feeder: Arc<Feeder>, mut rx: mpsc::Receiver<String>) {
+async fn run_engine(feeder: Arc<Feeder>, rx: mpsc::Receiver<String>) {
     let mut batch: Vec<String> = Vec::with_capacity(256);
+    // Closed when every in-process sender is gone; the timers are still served (the socket's
+    // readers feed the engine without it).
+    let mut rx = Some(rx);
     loop {
         // Armed under the engine's lock: a feed either comes before (and its deadline is seen
         // here) or after (and compares with this one, waking the timer when earlier).
@@ -612,9 +682,10 @@ async fn run_engine(feeder: Arc<Feeder>, mut rx: mpsc::Receiver<String>) {
             }
         };
         tokio::select! {
-            n = rx.recv_many(&mut batch, 256) => {
+            n = async { rx.as_mut().expect("checked").recv_many(&mut batch, 256).await }, if rx.is_some() => {
                 if n == 0 {
-                    return;
+                    rx = None;
+                    continue;
                 }
                 feeder.feed(&batch);
                 batch.clear();
@@ -622,6 +693,89 @@ async fn run_engine(feeder: Arc<Feeder>, mut rx: mpsc::Receiver<String>) {
             () = sleep => feeder.tick(),
             // A socket reader's line moved the next deadline earlier: sleep again until it.
             () = feeder.timer.notified() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `pieces` to one [`Lines`] as successive reads, as `read_lines` does (a stop line
+    /// leaves the rest of the read for the next call), and returns the lines taken, the stop
+    /// line shown as `<stop>`.
+    fn cut(pieces: &[&[u8]], counters: &Counters) -> Vec<String> {
+        let mut lines = Lines::default();
+        let mut out = Vec::new();
+        for piece in pieces {
+            let mut rest: &[u8] = piece;
+            loop {
+                let (used, stopped) = lines.take(rest, counters, &mut out, Some("CMD RESTART"));
+                rest = &rest[used..];
+                if stopped {
+                    out.push("<stop>".into());
+                } else {
+                    assert!(rest.is_empty(), "a read is used whole unless stopped");
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// Every way of cutting the stream into three reads (inside words, inside a CRLF, right
+    /// after a newline, around the stop line) gives the same lines, each once, in order.
+    #[test]
+    fn lines_cut_anywhere_are_taken_once_in_order() {
+        let text: &[u8] =
+            b"a first line\r\nsecond\nCMD RESTART\r\n\r\nthird, after an empty one\nlast\npartial";
+        let want = [
+            "a first line",
+            "second",
+            "<stop>",
+            "",
+            "third, after an empty one",
+            "last",
+        ];
+        for i in 0..=text.len() {
+            for j in i..=text.len() {
+                let counters = Counters::default();
+                let got = cut(&[&text[..i], &text[i..j], &text[j..]], &counters);
+                assert_eq!(got, want, "cut at {i} and {j}");
+                assert_eq!(counters.lines.load(Ordering::Relaxed), 6);
+            }
+        }
+    }
+
+    /// A line over [`MAX_LINE`] is skipped to its newline and counted, however it is cut; the
+    /// lines around it are kept, and a line of exactly [`MAX_LINE`] is a line.
+    #[test]
+    fn an_oversized_line_is_skipped_whole_and_counted() {
+        let long = vec![b'x'; MAX_LINE + 1];
+        let exact = vec![b'y'; MAX_LINE];
+        let mut text = b"before\n".to_vec();
+        text.extend_from_slice(&long);
+        text.extend_from_slice(b"\nmiddle\n");
+        text.extend_from_slice(&exact);
+        text.extend_from_slice(b"\nafter\n");
+        for at in [
+            0,
+            3,
+            7,
+            100,
+            MAX_LINE,
+            MAX_LINE + 7,
+            MAX_LINE + 8,
+            MAX_LINE + 9,
+            text.len(),
+        ] {
+            let counters = Counters::default();
+            let got = cut(&[&text[..at], &text[at..]], &counters);
+            assert_eq!(got.len(), 4, "cut at {at}");
+            assert_eq!(got[..2], ["before", "middle"], "cut at {at}");
+            assert_eq!(got[2].len(), MAX_LINE);
+            assert_eq!(got[3], "after");
+            assert_eq!(counters.oversized.load(Ordering::Relaxed), 1);
         }
     }
 }

@@ -162,6 +162,11 @@ impl ConnectGate {
     pub fn new() -> ConnectGate {
         ConnectGate(Arc::new(Semaphore::new(Self::OPENING)))
     }
+
+    /// Whether a clone of this gate exists besides this one.
+    pub fn in_use(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
 }
 
 impl Default for ConnectGate {
@@ -263,48 +268,40 @@ impl Sender {
     }
 
     /// POSTs `body` as `application/json` and returns the answer's status; the answer's body is
-    /// read and discarded so that the connection can be reused.
+    /// read and discarded so that the connection can be reused. `timeout` bounds each attempt
+    /// (connecting, writing, the answer); waiting for the [`ConnectGate`] is not counted in it.
     pub async fn post(
         &mut self,
         body: Bytes,
         timeout: Duration,
     ) -> Result<StatusCode, TransportError> {
-        match tokio::time::timeout(timeout, self.exchange(Method::POST, &body)).await {
-            Ok(Ok(status)) => Ok(status.0),
-            Ok(Err(e)) => {
-                self.conn = None;
-                Err(e)
-            }
-            Err(_) => {
-                self.conn = None;
-                Err(TransportError::Timeout(timeout))
-            }
-        }
+        self.exchange(Method::POST, &body, timeout)
+            .await
+            .map(|(status, _)| status)
     }
 
+    /// One request and its answer: on the kept-alive connection when it is still open and
+    /// silent, else (or when it failed before any byte of an answer) on a new one. The connection
+    /// is out of `self` during the exchange and put back only after a complete answer that
+    /// allows it: an exchange cut short (a timeout, the caller dropping this future) leaves no
+    /// half-used connection behind.
     async fn exchange(
         &mut self,
         method: Method,
         body: &Bytes,
+        timeout: Duration,
     ) -> Result<(StatusCode, Bytes), TransportError> {
-        if let Some(stream) = self.conn.as_mut() {
-            // A kept-alive connection the server closed while idle fails before any answer:
-            // one fresh try (as hyper's pool does).
-            match Self::send(
-                stream,
-                &method,
-                &self.post_head,
-                &self.target,
-                &self.headers,
-                body,
-            )
-            .await
-            {
+        if let Some(mut stream) = self.conn.take()
+            && idle_and_open(&mut stream)
+        {
+            match tokio::time::timeout(timeout, self.send(&mut stream, &method, body)).await {
+                Err(_) => return Err(TransportError::Timeout(timeout)),
+                Ok(Ok(a)) => return Ok(self.keep(stream, a)),
                 // Only when nothing of an answer came back: the consumer never saw this request
-                // (a retry after an answer began could deliver the event twice).
-                Err(TransportError::Io(m)) if m.starts_with(UNANSWERED) => self.conn = None,
-                Ok(a) => return Ok(self.keep(a)),
-                Err(e) => return Err(e),
+                // (a retry after an answer began could deliver the event twice). One fresh try,
+                // as hyper's pool does.
+                Ok(Err(TransportError::Io(m))) if m.starts_with(UNANSWERED) => {}
+                Ok(Err(e)) => return Err(e),
             }
         }
         // A new connection: opened through the gate, which is held until its first answer.
@@ -312,43 +309,41 @@ impl Sender {
             Some(g) => g.0.clone().acquire_owned().await.ok(),
             None => None,
         };
-        let mut stream = self.connect().await?;
-        let answer = Self::send(
-            &mut stream,
-            &method,
-            &self.post_head,
-            &self.target,
-            &self.headers,
-            body,
-        )
-        .await?;
-        self.conn = Some(stream);
-        Ok(self.keep(answer))
+        let attempt = async {
+            let mut stream = self.connect().await?;
+            let answer = self.send(&mut stream, &method, body).await?;
+            Ok::<_, TransportError>((stream, answer))
+        };
+        let (stream, answer) = tokio::time::timeout(timeout, attempt)
+            .await
+            .map_err(|_| TransportError::Timeout(timeout))??;
+        Ok(self.keep(stream, answer))
     }
 
-    fn keep(&mut self, a: Answer) -> (StatusCode, Bytes) {
-        if !a.reusable {
-            self.conn = None;
+    fn keep(&mut self, stream: Stream, a: Answer) -> (StatusCode, Bytes) {
+        if a.reusable {
+            self.conn = Some(stream);
         }
         (a.status, a.body)
     }
 
     /// One request and its answer on `stream`.
     async fn send(
+        &self,
         stream: &mut Stream,
         method: &Method,
-        post_head: &[u8],
-        target: &str,
-        headers: &str,
         body: &Bytes,
     ) -> Result<Answer, TransportError> {
         let mut digits = [0u8; 24];
         let length = content_length(body.len(), &mut digits);
         let other_head;
         let head: &[u8] = if *method == Method::POST {
-            post_head
+            &self.post_head
         } else {
-            other_head = format!("{method} {target} HTTP/1.1\r\n{headers}content-length: ");
+            other_head = format!(
+                "{method} {} HTTP/1.1\r\n{}content-length: ",
+                self.target, self.headers
+            );
             other_head.as_bytes()
         };
         let mut parts = [IoSlice::new(head), IoSlice::new(length), IoSlice::new(body)];
@@ -401,6 +396,18 @@ impl Sender {
     }
 }
 
+/// Whether a kept-alive connection is still open and has sent nothing since its last answer.
+/// A server that closed it while idle, or answered before closing (a `408 Request Timeout`, as
+/// many servers send to an idle connection), has left an end or bytes to read: a request written
+/// there would be lost or, worse, get that stale answer as its own. Checked without waiting.
+fn idle_and_open(stream: &mut Stream) -> bool {
+    let mut byte = [0u8; 1];
+    let mut buf = ReadBuf::new(&mut byte);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    // TLS: a record that is no data for us (a session ticket) is taken and still reads Pending.
+    Pin::new(stream).poll_read(&mut cx, &mut buf).is_pending()
+}
+
 /// `n` in decimal followed by the end of the head (`\r\n\r\n`), in `out`.
 fn content_length(mut n: usize, out: &mut [u8; 24]) -> &[u8] {
     let end = out.len();
@@ -445,7 +452,8 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
     // The head, skipping interim (1xx) answers.
     let (status, framing, mut reusable, mut at) = loop {
         let parsed = {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
+            // As many as hyper's client accepted.
+            let mut headers = [httparse::EMPTY_HEADER; 100];
             let mut resp = httparse::Response::new(&mut headers);
             match resp.parse(&buf) {
                 Ok(httparse::Status::Complete(n)) => Some(head_of(&resp, n)?),
@@ -458,7 +466,7 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
             }
         };
         match parsed {
-            Some((code, _, _, n)) if (100..200).contains(&code) && code != 101 => {
+            Some((code, _, _, n)) if (100..200).contains(&code) => {
                 buf.drain(..n);
                 continue;
             }
@@ -520,8 +528,14 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
                     let size = usize::try_from(size).unwrap_or(usize::MAX);
                     if size == 0 {
                         at += n;
-                        // Trailers, up to an empty line.
+                        // Trailers, up to an empty line; at most 64 KiB of them in all.
+                        let trailers = at;
                         loop {
+                            if at - trailers > MAX_HEAD {
+                                return Err(TransportError::Io(
+                                    "the answer's trailers are over 64 KiB".into(),
+                                ));
+                            }
                             match buf[at..].windows(2).position(|w| w == b"\r\n") {
                                 Some(0) => {
                                     at += 2;
@@ -529,7 +543,7 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
                                 }
                                 Some(i) => at += i + 2,
                                 None => {
-                                    if buf.len() - at > MAX_HEAD {
+                                    if buf.len() - trailers > MAX_HEAD {
                                         return Err(TransportError::Io(
                                             "the answer's trailers are over 64 KiB".into(),
                                         ));
@@ -590,6 +604,9 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
                 }
             }
         },
+        // The body of a POST's answer is not wanted: its status is returned at once, without
+        // waiting for a server that may keep the connection open after it.
+        Framing::Close if !keep_body => reusable = false,
         Framing::Close => {
             reusable = false;
             loop {
@@ -647,11 +664,15 @@ fn head_of(
                 .next()
                 .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
         } else if h.name.eq_ignore_ascii_case("content-length") {
-            let n: usize = value.parse().map_err(|_| {
-                TransportError::Io(format!(
-                    "the answer's Content-Length {value:?} is not a number"
-                ))
-            })?;
+            // Digits only: `parse` would also take a sign.
+            let n: usize = Some(value)
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| {
+                    TransportError::Io(format!(
+                        "the answer's Content-Length {value:?} is not a number"
+                    ))
+                })?;
             if length.is_some_and(|l| l != n) {
                 return Err(TransportError::Io(
                     "the answer has two different Content-Lengths".into(),
@@ -660,10 +681,22 @@ fn head_of(
             length = Some(n);
         }
     }
+    if code == 101 {
+        // No upgrade was asked for: what follows is not HTTP/1.1.
+        return Err(TransportError::Io(
+            "the answer switched protocols (101), which no request asked for".into(),
+        ));
+    }
     let framing = if (100..200).contains(&code) || code == 204 || code == 304 {
         Framing::None
     } else if encoded {
-        if chunked {
+        // RFC 9112 §6.3: Transfer-Encoding wins over Content-Length, and a message with both
+        // (or with Transfer-Encoding in HTTP/1.0) may be an attempt to desynchronise the two
+        // ends: its connection is not used again.
+        if length.is_some() || !http11 {
+            reusable = false;
+        }
+        if chunked && http11 {
             Framing::Chunked
         } else {
             Framing::Close
@@ -683,10 +716,9 @@ pub async fn get(url: &url::Url, timeout: Duration) -> Result<(StatusCode, Bytes
             "{url}: only http is supported here"
         )));
     }
-    let mut s = Sender::new(url, None, None)?;
-    tokio::time::timeout(timeout, s.exchange(Method::GET, &Bytes::new()))
+    Sender::new(url, None, None)?
+        .exchange(Method::GET, &Bytes::new(), timeout)
         .await
-        .map_err(|_| TransportError::Timeout(timeout))?
 }
 
 #[cfg(test)]
@@ -793,7 +825,7 @@ mod tests {
         let mut s = Sender::new(&srv.url, None, None).unwrap();
         assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
         assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 404);
-        let (status, body) = s.exchange(Method::GET, &Bytes::new()).await.unwrap();
+        let (status, body) = s.exchange(Method::GET, &Bytes::new(), T).await.unwrap();
         assert_eq!((status.as_u16(), &body[..]), (200, &b"hello!"[..]));
         assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
         assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
@@ -861,6 +893,208 @@ mod tests {
         assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 200);
         assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
         assert_eq!(srv.accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// A server that answered and then, while the connection was idle, sent a `408` and closed
+    /// it: the next POST goes on a new connection and gets its own answer, never the stale 408.
+    #[tokio::test]
+    async fn an_idle_connection_that_got_a_408_or_its_end_is_not_reused() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = url::Url::parse(&format!(
+            "http://127.0.0.1:{}/e",
+            listener.local_addr().unwrap().port()
+        ))
+        .unwrap();
+        let (idle_tx, idle_rx) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let (mut first, _) = listener.accept().unwrap();
+            read_request(&mut first).unwrap();
+            first.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
+            idle_rx.recv().unwrap();
+            first
+                .write_all(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            drop(first);
+            let (mut second, _) = listener.accept().unwrap();
+            let req = read_request(&mut second).unwrap();
+            second
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .unwrap();
+            req
+        });
+        let mut s = Sender::new(&url, None, None).unwrap();
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
+        idle_tx.send(()).unwrap();
+        // Wait until the 408 has reached the kept connection.
+        match s.conn.as_ref().expect("kept alive") {
+            Stream::Plain(tcp) => tcp.readable().await.unwrap(),
+            Stream::Tls(_) => unreachable!(),
+        }
+        assert_eq!(s.post(Bytes::from_static(b"[2]"), T).await.unwrap(), 204);
+        assert!(server.join().unwrap().ends_with(b"[2]"));
+    }
+
+    /// A kept-alive connection that breaks after part of an answer came back is an error, not
+    /// retried: the consumer may have taken the event.
+    #[tokio::test]
+    async fn a_reused_connection_cut_inside_an_answer_is_not_retried() {
+        let srv = raw(vec![
+            (b"HTTP/1.1 204 No Content\r\n\r\n", false),
+            (b"HTTP/1.1 2", true),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", false),
+        ]);
+        let mut s = Sender::new(&srv.url, None, None).unwrap();
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
+        let e = s.post(Bytes::from_static(b"{}"), T).await.unwrap_err();
+        assert!(
+            matches!(&e, TransportError::Io(m) if !m.starts_with(UNANSWERED)),
+            "{e}"
+        );
+        assert_eq!(srv.requests.lock().unwrap().len(), 2);
+        assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+        // The next POST opens a new connection.
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
+        assert_eq!(srv.accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// Answers whose framing cannot be trusted, or that the next request must not follow.
+    #[tokio::test]
+    async fn doubtful_framing_ends_the_connection_or_is_an_error() {
+        // Transfer-Encoding with Content-Length, or in HTTP/1.0: the body is read as chunked
+        // (1.1) or to the end (1.0), and the connection is not used again.
+        let srv = raw(vec![
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+                false,
+            ),
+            (b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", false),
+        ]);
+        let mut s = Sender::new(&srv.url, None, None).unwrap();
+        let (status, body) = s.exchange(Method::GET, &Bytes::new(), T).await.unwrap();
+        assert_eq!((status.as_u16(), &body[..]), (200, &b"ok"[..]));
+        assert!(s.conn.is_none());
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 200);
+        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
+        assert_eq!(srv.accepted.load(Ordering::SeqCst), 3);
+        // A signed Content-Length, or a 101 nobody asked for: errors.
+        for answer in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello"[..],
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+        ] {
+            let srv = raw(vec![(answer, true)]);
+            let mut s = Sender::new(&srv.url, None, None).unwrap();
+            let e = s.post(Bytes::from_static(b"{}"), T).await.unwrap_err();
+            assert!(matches!(e, TransportError::Io(_)), "{e}");
+        }
+    }
+
+    /// A POST's answer framed by the end of the connection gives its status at once, even when
+    /// the server keeps the connection open; endless trailers are an error, not a growing buffer.
+    #[tokio::test]
+    async fn open_ended_answers_do_not_hold_a_post() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = url::Url::parse(&format!(
+            "http://127.0.0.1:{}/e",
+            listener.local_addr().unwrap().port()
+        ))
+        .unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            read_request(&mut c).unwrap();
+            c.write_all(b"HTTP/1.1 200 OK\r\n\r\nno length, not closed")
+                .unwrap();
+            let _ = done_rx.recv();
+            let (mut c, _) = listener.accept().unwrap();
+            read_request(&mut c).unwrap();
+            c.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n")
+                .unwrap();
+            // Trailer lines until the client gives up.
+            while c
+                .write_all(b"x: yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\r\n")
+                .is_ok()
+            {}
+        });
+        let mut s = Sender::new(&url, None, None).unwrap();
+        let status = s.post(Bytes::from_static(b"{}"), T).await.unwrap();
+        assert_eq!(status, 200);
+        assert!(s.conn.is_none());
+        done_tx.send(()).unwrap();
+        let e = s.exchange(Method::GET, &Bytes::new(), T).await.unwrap_err();
+        assert!(
+            matches!(&e, TransportError::Io(m) if m.contains("trailers")),
+            "{e}"
+        );
+    }
+
+    /// At most [`ConnectGate::OPENING`] connections to one consumer are being opened at once
+    /// (connected, first answer not yet read); each answer lets the next one in, and every POST
+    /// completes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_connect_gate_bounds_connections_being_opened() {
+        const POSTS: usize = ConnectGate::OPENING + 8;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = url::Url::parse(&format!(
+            "http://127.0.0.1:{}/e",
+            listener.local_addr().unwrap().port()
+        ))
+        .unwrap();
+        // accepted, answered, the most accepted-and-unanswered seen at an accept
+        let counts = Arc::new(Mutex::new((0usize, 0usize, 0usize)));
+        let (token_tx, token_rx) = std::sync::mpsc::channel::<()>();
+        let token_rx = Arc::new(Mutex::new(token_rx));
+        let c = counts.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let mut conn = conn.unwrap();
+                {
+                    let mut c = c.lock().unwrap();
+                    c.0 += 1;
+                    c.2 = c.2.max(c.0 - c.1);
+                }
+                let (c, tokens) = (c.clone(), token_rx.clone());
+                std::thread::spawn(move || {
+                    read_request(&mut conn).unwrap();
+                    tokens.lock().unwrap().recv().unwrap();
+                    c.lock().unwrap().1 += 1;
+                    conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
+                    // Held open, as a kept-alive consumer does.
+                    let _ = read_request(&mut conn);
+                });
+            }
+        });
+        let gate = ConnectGate::new();
+        let mut posts = tokio::task::JoinSet::new();
+        for _ in 0..POSTS {
+            let mut s = Sender::new(&url, None, None)
+                .unwrap()
+                .with_gate(gate.clone());
+            posts.spawn(async move { s.post(Bytes::from_static(b"{}"), T * 4).await });
+        }
+        let accepted = |n: usize| {
+            let counts = counts.clone();
+            async move {
+                let deadline = std::time::Instant::now() + T;
+                while counts.lock().unwrap().0 < n {
+                    assert!(std::time::Instant::now() < deadline, "{n} never accepted");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        };
+        accepted(ConnectGate::OPENING).await;
+        // One answer: one more connection is let in.
+        token_tx.send(()).unwrap();
+        accepted(ConnectGate::OPENING + 1).await;
+        for _ in 1..POSTS {
+            token_tx.send(()).unwrap();
+        }
+        while let Some(r) = posts.join_next().await {
+            assert_eq!(r.unwrap().unwrap(), 204);
+        }
+        let (accepted, answered, most) = *counts.lock().unwrap();
+        assert_eq!((accepted, answered), (POSTS, POSTS));
+        assert!(most <= ConnectGate::OPENING, "{most} opened at once");
     }
 
     #[test]

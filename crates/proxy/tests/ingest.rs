@@ -330,19 +330,7 @@ async fn daemon_connections_beyond_the_cap_are_closed() {
         .await
         .unwrap();
     let max = proxy::ingest::MAX_DAEMON_CONNECTIONS;
-    let p = &p;
-    let open = |n: usize| async move {
-        let want = format!("cne_ingest_connections_open {n}\n");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let m = scrape(p).await;
-            if m.contains(&want) {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "want {want:?}: {m}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+    let open = |n: usize| connections_open(&p, n);
     let mut held = Vec::new();
     for _ in 0..max {
         held.push(UnixStream::connect(&socket).await.unwrap());
@@ -365,6 +353,63 @@ async fn daemon_connections_beyond_the_cap_are_closed() {
     .await;
     open(max).await;
     ingest.stop();
+}
+
+/// Waits until the producer's metrics say `n` daemon connections are open.
+async fn connections_open(p: &proxy::Producer, n: usize) {
+    let want = format!("cne_ingest_connections_open {n}\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = scrape(p).await;
+        if m.contains(&want) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "want {want:?}: {m}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A connection counts against the cap from its accept, also while the producer is still
+/// asking the daemon's API for aliases (here an API that never answers, 2 s per connection):
+/// one over the cap is closed at once, and stopping ingest ends them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_waiting_for_the_daemon_api_count_against_the_cap() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("events.sock");
+    let p = producer(&dir.path().join("store")).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = url::Url::parse(&format!("http://{}/", silent.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let mut cfg = ingest_config(&socket);
+    cfg.daemon_api = Some(api);
+    let ingest = Ingest::start(p.hub.clone(), cfg).await.unwrap();
+    let max = proxy::ingest::MAX_DAEMON_CONNECTIONS;
+    let mut held = Vec::new();
+    for _ in 0..max {
+        held.push(UnixStream::connect(&socket).await.unwrap());
+    }
+    connections_open(&p, max).await;
+    let mut extra = UnixStream::connect(&socket).await.unwrap();
+    let mut buf = [0u8; 8];
+    let n = tokio::time::timeout(Duration::from_millis(1500), extra.read(&mut buf))
+        .await
+        .expect("the connection over the cap is closed before the API's 2 s are up")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    ingest.stop();
+    for mut s in held {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("stopping ingest ends every connection")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+    }
 }
 
 /// The daemon's connection ends and no daemon comes back within the downtime threshold: the
@@ -393,8 +438,10 @@ async fn a_daemon_gone_for_longer_than_the_downtime_threshold_is_freerun() {
     let events = c.wait_for(initial + 1, Duration::from_secs(5)).await;
     assert_eq!(summary(&events[initial]), "lock-state LOCKED -5");
 
-    // Gone and back within the threshold, reporting ptp4l up: nothing.
+    // Gone (seen gone: no connection open) and back within the threshold, reporting ptp4l up:
+    // nothing.
     drop(daemon);
+    connections_open(&p, 0).await;
     let mut daemon = UnixStream::connect(&socket).await.unwrap();
     write_lines(&mut daemon, &[up]).await;
     // Past the threshold counted from the first connection's end: still nothing.
@@ -405,9 +452,15 @@ async fn a_daemon_gone_for_longer_than_the_downtime_threshold_is_freerun() {
         "a daemon back in time makes no event"
     );
 
-    // Gone for good: FREERUN after the threshold.
+    // Gone for good: FREERUN after the threshold, counted from when it was gone.
+    let gone = std::time::Instant::now();
     drop(daemon);
     let events = c.wait_for(initial + 2, Duration::from_secs(5)).await;
+    assert!(
+        gone.elapsed() >= Duration::from_millis(1500),
+        "FREERUN {:?} after the daemon left, before the threshold",
+        gone.elapsed()
+    );
     assert_eq!(
         summary(&events[initial + 1]),
         "lock-state FREERUN -9999999999999999"
