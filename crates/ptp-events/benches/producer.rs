@@ -251,10 +251,7 @@ fn run_flips(rig: &mut Rig, healthy: &[Log], flips: usize, rate: f64) -> Vec<f64
     let mut sent = Vec::with_capacity(flips);
     let start = Instant::now();
     for k in 0..flips {
-        let due = start + Duration::from_secs_f64(k as f64 / rate);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+        pace(start, k, rate);
         let line = flip_line(k);
         let at = Instant::now();
         rig.daemon.write_all(line.as_bytes()).unwrap();
@@ -561,22 +558,32 @@ fn thread_cpu_seconds(prefix: &str) -> f64 {
 /// takes by name, from `schedstat` (nanoseconds, kernel time included), not from the 10 ms
 /// ticks of `stat`: a flip costs well under one tick.
 fn tasks_cpu_seconds(tasks: &str, pick: impl Fn(&str) -> bool) -> f64 {
-    let mut total = 0u64;
+    let mut total = 0.0;
     for t in std::fs::read_dir(tasks).unwrap().flatten() {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         if !pick(comm.trim_end()) {
             continue;
         }
-        let Ok(stat) = std::fs::read_to_string(t.path().join("schedstat")) else {
-            continue;
-        };
-        total += stat
-            .split_whitespace()
-            .next()
-            .and_then(|ns| ns.parse::<u64>().ok())
-            .unwrap_or(0);
+        total += schedstat_seconds(&t.path().join("schedstat"));
     }
-    total as f64 / 1e9
+    total
+}
+
+/// The CPU seconds a task's `schedstat` file says it has run (0 when it cannot be read).
+fn schedstat_seconds(path: &std::path::Path) -> f64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0) as f64
+        / 1e9
+}
+
+/// Sleeps until the `k`-th moment of a series paced at `rate`/s from `start` (at once when late).
+fn pace(start: Instant, k: usize, rate: f64) {
+    let due = start + Duration::from_secs_f64(k as f64 / rate);
+    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+        std::thread::sleep(wait);
+    }
 }
 
 fn cpu_seconds() -> f64 {
@@ -626,10 +633,7 @@ fn latency_oop(subscribers: usize, flips: usize, rate: f64) {
     let mut sent = Vec::with_capacity(flips);
     let start = Instant::now();
     for k in 0..flips {
-        let due = start + Duration::from_secs_f64(k as f64 / rate);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+        pace(start, k, rate);
         let line = flip_line(k);
         let (mono, real) = (oop::mono_ns(), oop::real_ns());
         rig.daemon.write_all(line.as_bytes()).unwrap();

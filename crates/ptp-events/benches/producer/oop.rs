@@ -287,25 +287,26 @@ impl Drop for Receiver {
 
 /// CPU seconds the calling thread has run (kernel time included).
 fn thread_cpu() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .unwrap_or(0) as f64
-        / 1e9
+    super::schedstat_seconds(std::path::Path::new("/proc/thread-self/schedstat"))
+}
+
+/// The floor clients' POST of `body` to the receiver's path `/event/<path>`: the head the
+/// producer writes, byte for byte but the user agent's version.
+fn post_request(path: usize, port: u16, body: &[u8]) -> Vec<u8> {
+    let mut req = format!(
+        "POST /event/{path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\nuser-agent: ptp-events/0\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req
 }
 
 /// The loopback floor: `n` POSTs of `body` paced at `rate`/s from a minimal blocking client over
 /// one kept-alive connection to the receiver. Returns the sorted one-way times (write → the
 /// receiver has the body) and round trips (write → the 204 read), in ms.
 pub fn floor(recv: &mut Receiver, body: &[u8], n: usize, rate: f64) -> (Vec<f64>, Vec<f64>) {
-    let path = 1_000_000u32;
-    let mut req = format!(
-        "POST /event/{path} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\ncontent-type: application/json\r\nuser-agent: ptp-events/0\r\ncontent-length: {}\r\n\r\n",
-        recv.port,
-        body.len()
-    )
-    .into_bytes();
-    req.extend_from_slice(body);
+    let req = post_request(1_000_000, recv.port, body);
     let mut s = std::net::TcpStream::connect(("127.0.0.1", recv.port)).unwrap();
     s.set_nodelay(true).unwrap();
     let mut buf = [0u8; 1024];
@@ -314,10 +315,7 @@ pub fn floor(recv: &mut Receiver, body: &[u8], n: usize, rate: f64) -> (Vec<f64>
     recv.clear();
     let start = Instant::now();
     for k in 0..n {
-        let due = start + Duration::from_secs_f64(k as f64 / rate);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+        super::pace(start, k, rate);
         let t0 = mono_ns();
         s.write_all(&req).unwrap();
         let mut got = 0;
@@ -363,10 +361,7 @@ pub fn socket_floor(line: &[u8], n: usize, rate: f64) -> Vec<f64> {
     let mut sent = Vec::with_capacity(n);
     let start = Instant::now();
     for k in 0..n {
-        let due = start + Duration::from_secs_f64(k as f64 / rate);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+        super::pace(start, k, rate);
         sent.push(mono_ns());
         w.write_all(line).unwrap();
     }
@@ -396,25 +391,14 @@ pub fn burst_floor_cpu(
         .map(|i| {
             let s = std::net::TcpStream::connect(("127.0.0.1", recv.port)).unwrap();
             s.set_nodelay(true).unwrap();
-            let mut req = format!(
-                "POST /event/{} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\ncontent-type: application/json\r\nuser-agent: ptp-events/0\r\ncontent-length: {}\r\n\r\n",
-                2_000_000 + i,
-                recv.port,
-                body.len()
-            )
-            .into_bytes();
-            req.extend_from_slice(body);
-            (s, req)
+            (s, post_request(2_000_000 + i, recv.port, body))
         })
         .collect();
     let mut buf = [0u8; 1024];
     let mut cpu = 0.0;
     let start = Instant::now();
     for k in 0..rounds {
-        let due = start + Duration::from_secs_f64(k as f64 / rate);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+        super::pace(start, k, rate);
         let c0 = thread_cpu();
         for (s, req) in &mut streams {
             s.write_all(req).unwrap();
