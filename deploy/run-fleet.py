@@ -24,10 +24,15 @@ The topology, all in network namespaces it creates (and deletes at the end):
   consumer could reach any node's producer, and must use its own.
 
 Checks, each with its time: every node locks and its consumer hears LOCKED; every consumer
-receives only its own node's events; the grandmaster stops: every consumer gets HOLDOVER, then
-FREERUN; it returns: LOCKED everywhere; node 0's daemon and its ptp4l are killed (as a container
-kill does): node 0's consumer gets FREERUN, the others hear nothing; node 0's daemon is started
-again: LOCKED there. Then memory (RSS) and CPU per node in the locked steady state.
+receives only its own node's events (checked again after each fault, with every consumer still
+running); the grandmaster stops: every consumer gets HOLDOVER, then, as its next state, FREERUN,
+no sooner than holdOverTimeout after its own HOLDOVER; it returns: LOCKED everywhere; node 0's
+daemon and its ptp4l are killed (as a container kill does): node 0's consumer gets FREERUN, the
+others hear nothing of it, and the other nodes' processes keep running; node 0's daemon is
+started again: LOCKED there. Then memory (RSS) and CPU per node in the locked steady state.
+
+SIGTERM (or Ctrl-C) stops the run with the same cleanup as its end. Consumer output lines that
+are not JSON, and logged events that are not events, are counted in the result.
 """
 
 import argparse
@@ -124,28 +129,51 @@ class Events:
     """The events one consumer logged, stamped when read (time.monotonic())."""
 
     def __init__(self, proc, node, logfile):
-        self.node, self.items, self.lock = node, [], threading.Lock()
+        self.node, self.proc, self.items, self.lock = node, proc, [], threading.Lock()
+        # Lines that are not a JSON log record (a panic's text, say), and "received event" lines
+        # whose event is not one: counted and reported, never fatal to this thread.
+        self.not_json, self.bad_events = 0, []
         self.thread = threading.Thread(target=self._read, args=(proc, logfile), daemon=True)
         self.thread.start()
 
     def _read(self, proc, logfile):
-        with open(logfile, "w") as out:
+        with open(logfile, "a") as out:
             for line in proc.stdout:
                 now = time.monotonic()
                 out.write(line)
                 out.flush()
                 try:
-                    msg = json.loads(line).get("fields", {}).get("message", "")
+                    record = json.loads(line)
                 except ValueError:
-                    continue
-                if msg.startswith("received event "):
-                    ev = json.loads(msg[len("received event "):])
+                    record = None
+                if not isinstance(record, dict):
                     with self.lock:
-                        self.items.append((now, ev))
+                        self.not_json += 1
+                    continue
+                fields = record.get("fields")
+                msg = fields.get("message") if isinstance(fields, dict) else None
+                if not isinstance(msg, str) or not msg.startswith("received event "):
+                    continue
+                try:
+                    ev = json.loads(msg[len("received event "):])
+                    values = ev["data"]["values"]
+                    if not (isinstance(ev["source"], str) and values
+                            and all(isinstance(v["ResourceAddress"], str) and "value" in v
+                                    for v in values)):
+                        raise ValueError("no source or values")
+                except (ValueError, KeyError, TypeError, IndexError):
+                    with self.lock:
+                        self.bad_events.append(msg[:200])
+                    continue
+                with self.lock:
+                    self.items.append((now, ev))
 
     def snapshot(self):
         with self.lock:
             return list(self.items)
+
+    def alive(self):
+        return self.proc.poll() is None and self.thread.is_alive()
 
     def lock_states(self, since=0.0):
         """(time, value, offset) of every lock-state event read at or after `since`."""
@@ -199,7 +227,14 @@ class Fleet:
     def spawn(self, key, ns, cmd, env=None, stdout=None):
         full = ["ip", "netns", "exec", ns, "env", *[f"{k}={v}" for k, v in (env or {}).items()],
                 *map(str, cmd)]
-        out = stdout or open(self.dir / f"{key[0]}-{key[1]}.log", "w")
+        out = stdout
+        if out is None:
+            # Appended to: a restarted process (the grandmaster, node 0's daemon) keeps the
+            # earlier run's lines (the offsets of the steady state are read from them).
+            out = open(self.dir / f"{key[0]}-{key[1]}.log", "a")
+            out.write(f"# run-fleet: started at monotonic {time.monotonic():.3f}: "
+                      f"{' '.join(map(str, cmd))}\n")
+            out.flush()
         p = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, text=True)
         self.procs[key] = p
         return p
@@ -298,6 +333,57 @@ class Fleet:
                 raise Failed(f"the nodes were never all LOCKED together within {limit} s: "
                              f"last lock-states {last}")
             time.sleep(0.02)
+
+    def wait_holdover_then_freerun(self, since, limit):
+        """Waits until each consumer has heard, after `since`, HOLDOVER and then, as the next
+        lock-state that is not HOLDOVER, FREERUN. Returns ({node: HOLDOVER time}, {node:
+        FREERUN time}), both relative to `since`; fails at once if a node's next state after
+        its HOLDOVER is not FREERUN."""
+        deadline = time.monotonic() + limit
+        holdover, freerun = {}, {}
+        while True:
+            for i in range(self.n):
+                if i in freerun:
+                    continue
+                states = self.events[i].lock_states(since)
+                first = next((k for k, (_, v, _) in enumerate(states) if v == "HOLDOVER"), None)
+                if first is None:
+                    continue
+                holdover[i] = states[first][0] - since
+                nxt = next(((t, v) for t, v, _ in states[first + 1:] if v != "HOLDOVER"), None)
+                if nxt is None:
+                    continue
+                if nxt[1] != "FREERUN":
+                    raise Failed(f"the consumer of {node_name(i)} heard {nxt[1]} after its "
+                                 f"HOLDOVER, not FREERUN")
+                freerun[i] = nxt[0] - since
+            if len(freerun) == self.n:
+                return holdover, freerun
+            if time.monotonic() > deadline:
+                raise Failed(f"within {limit} s: HOLDOVER at nodes {sorted(holdover)}, FREERUN "
+                             f"after it at nodes {sorted(freerun)} (of {self.n}): see "
+                             f"{self.dir}/consumer-*.log")
+            time.sleep(0.02)
+
+    def check_own_node_only(self, exclude=()):
+        """Every consumer (but those of `exclude`) is running, its reader too, and has received
+        only its own node's events, every one of them readable."""
+        for i, ev in enumerate(self.events):
+            if i in exclude:
+                continue
+            if not ev.alive():
+                raise Failed(f"the consumer of {node_name(i)} is no longer running (exit "
+                             f"{ev.proc.poll()})")
+            if ev.bad_events:
+                raise Failed(f"the consumer of {node_name(i)} logged events that are not "
+                             f"events: {ev.bad_events[:3]}")
+            own = f"/cluster/node/{node_name(i)}/"
+            foreign = [e["source"] for _, e in ev.snapshot()
+                       if not all(v["ResourceAddress"].startswith(own)
+                                  for v in e["data"]["values"])]
+            if foreign:
+                raise Failed(f"the consumer of {node_name(i)} received another node's events: "
+                             f"{foreign[:3]}")
 
     def wait_all(self, value, since, limit, nodes=None, offset=None):
         """Waits until each consumer (of `nodes`, default all) has a lock-state `value` (with
@@ -444,26 +530,27 @@ def run(args):
         log(f"lock losses per node in the {window:.0f} s window: median {flaps[len(flaps) // 2]}, "
             f"max {flaps[-1]}")
 
-        # Every consumer hears only its own node.
-        for i, ev in enumerate(fleet.events):
-            own = f"/cluster/node/{node_name(i)}/"
-            foreign = [e["source"] for _, e in ev.snapshot()
-                       if not all(v["ResourceAddress"].startswith(own)
-                                  for v in e["data"]["values"])]
-            if foreign:
-                raise Failed(f"the consumer of {node_name(i)} received another node's events: "
-                             f"{foreign[:3]}")
+        # Every consumer hears only its own node (checked again after each fault).
+        fleet.check_own_node_only()
 
         # The grandmaster goes away, then comes back.
         fleet.wait_locked_together(60)
         t = time.monotonic()
         fleet.stop_gm()
-        holdover = fleet.wait_all("HOLDOVER", t, 20)
-        freerun = fleet.wait_all("FREERUN", t, HOLDOVER_S + 20)
+        holdover, freerun = fleet.wait_holdover_then_freerun(t, HOLDOVER_S + 20)
+        # Each node's FREERUN comes its holdOverTimeout after its own HOLDOVER, not earlier.
+        gap = {i: freerun[i] - holdover[i] for i in range(args.nodes)}
+        early = {node_name(i): round(g, 3) for i, g in gap.items() if g < HOLDOVER_S - 0.25}
+        if early:
+            raise Failed(f"FREERUN came less than holdOverTimeout ({HOLDOVER_S} s) after the "
+                         f"node's own HOLDOVER: {early}")
         result["gm_loss_to_holdover"] = spread(holdover)
         result["gm_loss_to_freerun"] = spread(freerun)
+        result["holdover_to_freerun_per_node"] = spread(gap)
         log(f"grandmaster lost: HOLDOVER at every consumer within {spread(holdover)['last_s']} s, "
-            f"FREERUN within {spread(freerun)['last_s']} s")
+            f"FREERUN within {spread(freerun)['last_s']} s (each node's "
+            f"{spread(gap)['first_s']}-{spread(gap)['last_s']} s after its own HOLDOVER)")
+        fleet.check_own_node_only()
         t = time.monotonic()
         fleet.start_gm()
         back = fleet.wait_all("LOCKED", t, 60 + 2 * args.nodes)
@@ -481,6 +568,12 @@ def run(args):
         if told:
             raise Failed(f"node {node_name(0)}'s daemon was killed, and other nodes' consumers "
                          f"heard of a process down: {told}")
+        fleet.check_own_node_only()
+        others_down = [k for k, p in fleet.procs.items()
+                       if k[1] != 0 and k[0] in ("daemon", "proxy") and p.poll() is not None]
+        if others_down:
+            raise Failed(f"node {node_name(0)}'s daemon was killed, and these of other nodes "
+                         f"exited: {others_down}")
         noise = sum(1 for i in range(1, args.nodes)
                     for _, v, _ in fleet.events[i].lock_states(t) if v != "LOCKED")
         result["daemon_kill_to_freerun_s"] = round(down[0], 3)
@@ -493,8 +586,17 @@ def run(args):
         again = fleet.wait_all("LOCKED", t, 60, nodes=[0])
         result["daemon_restart_to_locked_s"] = round(again[0], 3)
         log(f"{node_name(0)}'s daemon started again: LOCKED after {again[0]:.3f} s")
+        fleet.check_own_node_only()
         ok = True
     finally:
+        # A second SIGTERM must not interrupt the cleanup.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        result["consumer_lines_not_json"] = sum(ev.not_json for ev in fleet.events)
+        result["consumer_unreadable_events"] = sum(len(ev.bad_events) for ev in fleet.events)
+        if result["consumer_lines_not_json"] or result["consumer_unreadable_events"]:
+            log(f"consumer output: {result['consumer_lines_not_json']} lines not JSON, "
+                f"{result['consumer_unreadable_events']} unreadable events (see "
+                f"{scratch}/consumer-*.log)")
         fleet.stop()
         cleanup()
         if ok and not args.keep_logs:
@@ -519,6 +621,9 @@ def main():
         ap.error("--nodes must be between 1 and 200")
     if os.geteuid() != 0:
         ap.error("needs root (network namespaces)")
+    # SIGTERM becomes SystemExit, so that run()'s finally stops the processes and deletes the
+    # namespaces (SIGKILL cannot be caught: the test's teardown cleans up after that).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         run(args)
     except Failed as e:
