@@ -632,9 +632,7 @@ impl Feeder {
             op(&mut e, t, &mut changes, &mut spans);
             e.next_deadline()
         };
-        if deadline.is_some_and(|d| d < self.armed.load(Ordering::Acquire)) {
-            self.timer.notify_one();
-        }
+        let wake_timer = deadline.is_some_and(|d| d < self.armed.load(Ordering::Acquire));
         if let Some(o) = &self.observer {
             if lines.is_empty() {
                 for c in changes.iter() {
@@ -649,6 +647,12 @@ impl Feeder {
             }
         }
         self.publish(&mut changes);
+        // After publishing: waking the timer's task can switch this core to it before the
+        // events are out. It reads the new deadline under the engine's lock, so a later wake-up
+        // loses nothing.
+        if wake_timer {
+            self.timer.notify_one();
+        }
     }
 
     fn publish(&self, changes: &mut Vec<Change>) {
