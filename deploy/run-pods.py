@@ -27,7 +27,8 @@ needs (software timestamps, servo `linreg`, thresholds of +-5000 ns, no phc2sys:
 
 Checks: the init container hands the store to uid 65532 (0700); the running producer has uid
 65532, no capabilities, no_new_privs, seccomp filtering and a read-only root; the probes pass;
-the consumer subscribes; the node's clock locks and the consumer hears LOCKED; the grandmaster
+the consumer subscribes; the node's clock locks and the consumer hears LOCKED (for the port's
+alias, ens1fx, as the Go producer names it); the grandmaster
 stops: HOLDOVER then FREERUN reach the consumer; the producer container is killed and started
 again (as a kubelet restarts it): the subscription is still there (the hostPath store), the
 producer says FREERUN and publishes no LOCKED while the grandmaster is away, and its return
@@ -62,6 +63,9 @@ NODE_IP = "10.251.0.1"
 CONSUMER_IP = "10.251.0.2"
 API = "/api/ocloudNotifications/v2"
 LOCK_STATE = f"/cluster/node/{NODE}/sync/ptp-status/lock-state"
+# The port's name in the events: the daemon's alias of ens1f0 (GET /port-aliases, Go's rule: the
+# last character becomes x), which the producer asks for first, as the Go producer does.
+PORT = "ens1fx"
 GM_CONF = "[global]\npriority1 127\nclockClass 6\nlogSyncInterval -2\nmasterOnly 1\ndomainNumber {domain}\n"
 
 
@@ -200,7 +204,7 @@ class Pod:
                 value = e["value"]
             else:
                 field = e["valueFrom"]["fieldRef"]["fieldPath"]
-                value = {"spec.nodeName": NODE, "status.hostIP": NODE_IP,
+                value = {"spec.nodeName": self.run.node, "status.hostIP": self.run.node_ip,
                          "status.podIP": self.pod_ip}.get(field)
                 if value is None:
                     raise Failed(f"env {e['name']}: fieldRef {field} not emulated")
@@ -268,6 +272,7 @@ class Run:
         self.domain = 0
         self.binary = None
         self.configmaps = {}
+        self.node, self.node_ip = NODE, NODE_IP  # what spec.nodeName and status.hostIP say
 
     def ns(self, suffix):
         name = f"{self.prefix}-{suffix}"
@@ -458,7 +463,7 @@ def check(run, daemonset, consumer_dep):
         for i, line in enumerate(lines[after:], after):
             if ("received event" in line and "ptp-status/lock-state" in line
                     and f'"{state}"' in line
-                    and f'"/cluster/node/{NODE}/ens1f0/master"' in line):
+                    and f'"/cluster/node/{NODE}/{PORT}/master"' in line):
                 seen[state] = i + 1
                 return True
         return False
