@@ -130,9 +130,9 @@ class Events:
 
     def __init__(self, proc, node, logfile):
         self.node, self.proc, self.items, self.lock = node, proc, [], threading.Lock()
-        # Lines that are not a JSON log record (a panic's text, say), and "received event" lines
+        # Lines that are not a log record (a panic's text, say), and "received event" lines
         # whose event is not one: counted and reported, never fatal to this thread.
-        self.not_json, self.bad_events = 0, []
+        self.unparsed, self.bad_events = 0, []
         self.thread = threading.Thread(target=self._read, args=(proc, logfile), daemon=True)
         self.thread.start()
 
@@ -142,17 +142,13 @@ class Events:
                 now = time.monotonic()
                 out.write(line)
                 out.flush()
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    record = None
-                if not isinstance(record, dict):
+                record = self.record(line, now)
+                if record is None:
                     with self.lock:
-                        self.not_json += 1
+                        self.unparsed += 1
                     continue
-                fields = record.get("fields")
-                msg = fields.get("message") if isinstance(fields, dict) else None
-                if not isinstance(msg, str) or not msg.startswith("received event "):
+                now, msg = record
+                if not msg.startswith("received event "):
                     continue
                 try:
                     ev = json.loads(msg[len("received event "):])
@@ -167,6 +163,20 @@ class Events:
                     continue
                 with self.lock:
                     self.items.append((now, ev))
+
+    @staticmethod
+    def record(line, now):
+        """(time, message) of one output line, None when it is not a log record. Here a JSON
+        record (`--log-format json`), stamped when it was read."""
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(record, dict):
+            return None
+        fields = record.get("fields")
+        msg = fields.get("message") if isinstance(fields, dict) else None
+        return now, msg if isinstance(msg, str) else ""
 
     def snapshot(self):
         with self.lock:
@@ -354,8 +364,8 @@ class Fleet:
                 if nxt is None:
                     continue
                 if nxt[1] != "FREERUN":
-                    raise Failed(f"the consumer of {node_name(i)} heard {nxt[1]} after its "
-                                 f"HOLDOVER, not FREERUN")
+                    raise Failed(f"the consumer of {self.events[i].node} heard {nxt[1]} "
+                                 f"after its HOLDOVER, not FREERUN")
                 freerun[i] = nxt[0] - since
             if len(freerun) == self.n:
                 return holdover, freerun
@@ -372,17 +382,17 @@ class Fleet:
             if i in exclude:
                 continue
             if not ev.alive():
-                raise Failed(f"the consumer of {node_name(i)} is no longer running (exit "
+                raise Failed(f"the consumer of {ev.node} is no longer running (exit "
                              f"{ev.proc.poll()})")
             if ev.bad_events:
-                raise Failed(f"the consumer of {node_name(i)} logged events that are not "
+                raise Failed(f"the consumer of {ev.node} logged events that are not "
                              f"events: {ev.bad_events[:3]}")
-            own = f"/cluster/node/{node_name(i)}/"
+            own = f"/cluster/node/{ev.node}/"
             foreign = [e["source"] for _, e in ev.snapshot()
                        if not all(v["ResourceAddress"].startswith(own)
                                   for v in e["data"]["values"])]
             if foreign:
-                raise Failed(f"the consumer of {node_name(i)} received another node's events: "
+                raise Failed(f"the consumer of {ev.node} received another node's events: "
                              f"{foreign[:3]}")
 
     def wait_all(self, value, since, limit, nodes=None, offset=None):
@@ -591,7 +601,7 @@ def run(args):
     finally:
         # A second SIGTERM must not interrupt the cleanup.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        result["consumer_lines_not_json"] = sum(ev.not_json for ev in fleet.events)
+        result["consumer_lines_not_json"] = sum(ev.unparsed for ev in fleet.events)
         result["consumer_unreadable_events"] = sum(len(ev.bad_events) for ev in fleet.events)
         if result["consumer_lines_not_json"] or result["consumer_unreadable_events"]:
             log(f"consumer output: {result['consumer_lines_not_json']} lines not JSON, "
