@@ -132,7 +132,7 @@ class ConsumerOutput(unittest.TestCase):
             p.wait()
             p.stdout.close()
             self.assertFalse(events.thread.is_alive())
-            self.assertEqual(events.not_json, 2)
+            self.assertEqual(events.unparsed, 2)
             self.assertEqual(len(events.bad_events), 2)
             self.assertEqual([v for _, v, _ in events.lock_states()], ["LOCKED"])
             self.assertEqual(len((Path(d) / "consumer-0.log").read_text().splitlines()), 6)

@@ -433,12 +433,16 @@ enum Framing {
     Close,
 }
 
-/// Reads more of the answer into `buf`; `Ok(0)` at the end of the connection.
-async fn fill(stream: &mut Stream, buf: &mut Vec<u8>) -> Result<usize, TransportError> {
-    let empty = buf.is_empty();
+/// Reads more of the answer into `buf`; `Ok(0)` at the end of the connection. `unanswered`:
+/// no byte of an answer (not even an interim one) has come back yet.
+async fn fill(
+    stream: &mut Stream,
+    buf: &mut Vec<u8>,
+    unanswered: bool,
+) -> Result<usize, TransportError> {
     buf.reserve(2048);
     stream.read_buf(buf).await.map_err(|e| {
-        if empty {
+        if unanswered {
             TransportError::Io(format!("{UNANSWERED}{e}"))
         } else {
             io(e)
@@ -449,6 +453,8 @@ async fn fill(stream: &mut Stream, buf: &mut Vec<u8>) -> Result<usize, Transport
 /// Reads one answer: its head, and its body (kept when `keep_body`, else discarded).
 async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, TransportError> {
     let mut buf: Vec<u8> = Vec::new();
+    // An interim answer came: the server has the request (a failure after it is not retried).
+    let mut interim = false;
     // The head, skipping interim (1xx) answers.
     let (status, framing, mut reusable, mut at) = loop {
         let parsed = {
@@ -468,6 +474,7 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
         match parsed {
             Some((code, _, _, n)) if (100..200).contains(&code) => {
                 buf.drain(..n);
+                interim = true;
                 continue;
             }
             Some((code, framing, reusable, n)) => {
@@ -482,8 +489,9 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
             }
             None => {}
         }
-        if fill(stream, &mut buf).await? == 0 {
-            return Err(TransportError::Io(if buf.is_empty() {
+        let unanswered = buf.is_empty() && !interim;
+        if fill(stream, &mut buf, unanswered).await? == 0 {
+            return Err(TransportError::Io(if buf.is_empty() && !interim {
                 format!("{UNANSWERED}the connection closed")
             } else {
                 "the connection closed in the answer's head".into()
@@ -512,7 +520,7 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
                 reusable = false;
             } else {
                 while buf.len() - at < len {
-                    if fill(stream, &mut buf).await? == 0 {
+                    if fill(stream, &mut buf, false).await? == 0 {
                         return Err(TransportError::Io(
                             "the connection closed in the answer's body".into(),
                         ));
@@ -548,7 +556,7 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
                                             "the answer's trailers are over 64 KiB".into(),
                                         ));
                                     }
-                                    if fill(stream, &mut buf).await? == 0 {
+                                    if fill(stream, &mut buf, false).await? == 0 {
                                         return Err(TransportError::Io(
                                             "the connection closed in the answer's trailers".into(),
                                         ));
@@ -568,7 +576,7 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
                         break;
                     }
                     while buf.len() - at < n + size + 2 {
-                        if fill(stream, &mut buf).await? == 0 {
+                        if fill(stream, &mut buf, false).await? == 0 {
                             return Err(TransportError::Io(
                                 "the connection closed in the answer's body".into(),
                             ));
@@ -591,7 +599,7 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
                     if buf.len() - at > 1024 {
                         return Err(TransportError::Io("a chunk size line is over 1 KiB".into()));
                     }
-                    if fill(stream, &mut buf).await? == 0 {
+                    if fill(stream, &mut buf, false).await? == 0 {
                         return Err(TransportError::Io(
                             "the connection closed in the answer's body".into(),
                         ));
@@ -619,7 +627,7 @@ async fn read_answer(stream: &mut Stream, keep_body: bool) -> Result<Answer, Tra
                 }
                 buf.clear();
                 at = 0;
-                if fill(stream, &mut buf).await? == 0 {
+                if fill(stream, &mut buf, false).await? == 0 {
                     break;
                 }
             }
@@ -938,23 +946,26 @@ mod tests {
     /// retried: the consumer may have taken the event.
     #[tokio::test]
     async fn a_reused_connection_cut_inside_an_answer_is_not_retried() {
-        let srv = raw(vec![
-            (b"HTTP/1.1 204 No Content\r\n\r\n", false),
-            (b"HTTP/1.1 2", true),
-            (b"HTTP/1.1 204 No Content\r\n\r\n", false),
-        ]);
-        let mut s = Sender::new(&srv.url, None, None).unwrap();
-        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
-        let e = s.post(Bytes::from_static(b"{}"), T).await.unwrap_err();
-        assert!(
-            matches!(&e, TransportError::Io(m) if !m.starts_with(UNANSWERED)),
-            "{e}"
-        );
-        assert_eq!(srv.requests.lock().unwrap().len(), 2);
-        assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
-        // The next POST opens a new connection.
-        assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
-        assert_eq!(srv.accepted.load(Ordering::SeqCst), 2);
+        // Cut inside the status line, or after a complete interim answer.
+        for cut in [&b"HTTP/1.1 2"[..], b"HTTP/1.1 100 Continue\r\n\r\n"] {
+            let srv = raw(vec![
+                (b"HTTP/1.1 204 No Content\r\n\r\n", false),
+                (cut, true),
+                (b"HTTP/1.1 204 No Content\r\n\r\n", false),
+            ]);
+            let mut s = Sender::new(&srv.url, None, None).unwrap();
+            assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
+            let e = s.post(Bytes::from_static(b"{}"), T).await.unwrap_err();
+            assert!(
+                matches!(&e, TransportError::Io(m) if !m.starts_with(UNANSWERED)),
+                "{e}"
+            );
+            assert_eq!(srv.requests.lock().unwrap().len(), 2);
+            assert_eq!(srv.accepted.load(Ordering::SeqCst), 1);
+            // The next POST opens a new connection.
+            assert_eq!(s.post(Bytes::from_static(b"{}"), T).await.unwrap(), 204);
+            assert_eq!(srv.accepted.load(Ordering::SeqCst), 2);
+        }
     }
 
     /// Answers whose framing cannot be trusted, or that the next request must not follow.
