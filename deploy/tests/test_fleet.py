@@ -137,6 +137,39 @@ class ConsumerOutput(unittest.TestCase):
             self.assertEqual([v for _, v, _ in events.lock_states()], ["LOCKED"])
             self.assertEqual(len((Path(d) / "consumer-0.log").read_text().splitlines()), 6)
 
+    def test_the_container_form_reads_the_manifests_text_logs_with_their_own_times(self):
+        # run-pods-fleet.py reads `podman logs -f` of the consumer (the manifest sets no
+        # --log-format: text), each event stamped with its line's time.
+        try:
+            import yaml  # noqa: F401  (run-pods.py renders the manifests with it)
+        except ImportError:
+            require("PyYAML is not installed")
+        spec = importlib.util.spec_from_file_location("run_pods_fleet",
+                                                      ROOT / "deploy/run-pods-fleet.py")
+        pods_fleet = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(pods_fleet)
+        event = {"source": "/sync/ptp-status/lock-state",
+                 "data": {"values": [{"ResourceAddress": "/cluster/node/worker-1/ens1fx/master",
+                                      "value": "HOLDOVER"}]}}
+        lines = ["2026-12-04T11:37:10.000000Z  INFO ptp_events::consumer: subscribed",
+                 "not a log line at all",
+                 "2026-12-04T11:37:12.500000Z  INFO ptp_events::consumer: received event "
+                 + json.dumps(event)]
+        with tempfile.TemporaryDirectory() as d:
+            p = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True)
+            events = pods_fleet.PodEvents(p, "worker-1", Path(d) / "consumer-1.log", "none")
+            p.stdin.write("".join(l + "\n" for l in lines))
+            p.stdin.close()
+            events.thread.join(10)
+            p.wait()
+            p.stdout.close()
+        self.assertEqual(events.unparsed, 1)
+        [(t, value, _)] = events.lock_states()
+        self.assertEqual(value, "HOLDOVER")
+        wall = t + pods_fleet.PodEvents.WALL_TO_MONO
+        self.assertAlmostEqual(wall, 1796384232.5, places=3)
+
 
 if __name__ == "__main__":
     unittest.main()
