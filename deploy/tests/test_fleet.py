@@ -138,8 +138,9 @@ class ConsumerOutput(unittest.TestCase):
             self.assertEqual(len((Path(d) / "consumer-0.log").read_text().splitlines()), 6)
 
     def test_the_container_form_reads_the_manifests_text_logs_with_their_own_times(self):
-        # run-pods-fleet.py reads `podman logs -f` of the consumer (the manifest sets no
-        # --log-format: text), each event stamped with its line's time.
+        # run-pods-fleet.py reads the consumer container's log (the manifest sets no
+        # --log-format: text), each event stamped with its line's time; podman's k8s-file log
+        # splits a long line into partial entries (P), which it joins again.
         try:
             import yaml  # noqa: F401  (run-pods.py renders the manifests with it)
         except ImportError:
@@ -155,16 +156,24 @@ class ConsumerOutput(unittest.TestCase):
                  "not a log line at all",
                  "2026-12-04T11:37:12.500000Z  INFO ptp_events::consumer: received event "
                  + json.dumps(event)]
+        entries = [f"2026-12-04T11:37:10.1+00:00 stdout F {lines[0]}",
+                   f"2026-12-04T11:37:10.2+00:00 stderr F {lines[1]}",
+                   f"2026-12-04T11:37:12.6+00:00 stdout P {lines[2][:100]}",
+                   f"2026-12-04T11:37:12.6+00:00 stdout P {lines[2][100:150]}",
+                   f"2026-12-04T11:37:12.6+00:00 stdout F {lines[2][150:]}"]
         with tempfile.TemporaryDirectory() as d:
-            p = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 text=True)
-            events = pods_fleet.PodEvents(p, "worker-1", Path(d) / "consumer-1.log", "none")
-            p.stdin.write("".join(l + "\n" for l in lines))
-            p.stdin.close()
+            ctr_log = Path(d) / "ctr.log"
+            ctr_log.write_text("".join(e + "\n" for e in entries))
+            log = pods_fleet.ContainerLog.__new__(pods_fleet.ContainerLog)
+            log.tail = subprocess.Popen(["cat", str(ctr_log)], stdout=subprocess.PIPE, text=True)
+            log.stdout = log._lines()
+            events = pods_fleet.PodEvents(log, "worker-1", Path(d) / "consumer-1.log", "none")
             events.thread.join(10)
-            p.wait()
-            p.stdout.close()
+            log.wait()
+            log.tail.stdout.close()
+            self.assertEqual((Path(d) / "consumer-1.log").read_text().splitlines(), lines)
         self.assertEqual(events.unparsed, 1)
+        self.assertEqual(events.bad_events, [])
         [(t, value, _)] = events.lock_states()
         self.assertEqual(value, "HOLDOVER")
         wall = t + pods_fleet.PodEvents.WALL_TO_MONO
