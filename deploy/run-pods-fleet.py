@@ -349,7 +349,6 @@ def run(opts):
     holdover_s = profiles[0]["ptpClockThreshold"].get("holdOverTimeout", 5)
     log(f"node profile: {json.dumps(profiles)}")
 
-    scratch = Path(tempfile.mkdtemp(prefix="ptp-podfleet-"))
     version = sh("podman", "--version").stdout.strip()
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     image_version = sh("podman", "run", "--rm", "--pull", "never", "--ulimit",
@@ -360,6 +359,7 @@ def run(opts):
               "image_binary": image_version, "podman": version}
     log(f"{opts.image} ({image_id[:12]}): {image_version}; {version}")
     cleanup()
+    scratch = Path(tempfile.mkdtemp(prefix="ptp-podfleet-"))
     f = PodFleet(opts.nodes, opts, scratch)
     ok = False
     try:

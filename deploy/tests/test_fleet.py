@@ -5,6 +5,7 @@ cleanup when it is stopped; its reading of a consumer's output."""
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -107,6 +108,10 @@ class Fleet(unittest.TestCase):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        # A stopped run keeps its logs, and says where: not wanted from a test.
+        kept = re.search(r"logs kept in (\S+)", out)
+        if kept:
+            shutil.rmtree(kept.group(1), ignore_errors=True)
         self.assertNotEqual(p.returncode, 0)
         self.assertEqual(fleet_namespaces(), [], out)
         self.assertEqual(list(Path("/etc/netns").glob(run_fleet.PREFIX + "*"))
