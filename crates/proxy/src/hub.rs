@@ -596,11 +596,15 @@ impl Hub {
         // Through the host's gate: many subscriptions created at once by one consumer open
         // connections to it as its endpoints' deliveries do.
         let gate = self.state.lock().expect("hub lock").gate(host_key(url));
-        let status = Sender::new(url, self.cfg.tls.as_ref(), Some(&self.endpoint_policy))
+        let mut sender = Sender::new(url, self.cfg.tls.as_ref(), Some(&self.endpoint_policy))
             .map_err(|e| HubError::BadRequest(e.to_string()))?
-            .with_gate(gate)
-            .post(Bytes::from(ev.to_json()), self.cfg.initial_timeout)
+            .with_gate(gate);
+        // One bound for the whole notification, the gate's wait included: the consumer's
+        // creation request waits on it.
+        let timeout = self.cfg.initial_timeout;
+        let status = tokio::time::timeout(timeout, sender.post(Bytes::from(ev.to_json()), timeout))
             .await
+            .unwrap_or(Err(crate::sender::TransportError::Timeout(timeout)))
             .map_err(|e| {
                 HubError::BadRequest(format!(
                     "initial notification to EndpointUri {url} failed: {e}"

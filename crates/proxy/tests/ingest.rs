@@ -421,7 +421,7 @@ async fn a_daemon_gone_for_longer_than_the_downtime_threshold_is_freerun() {
     let socket = dir.path().join("events.sock");
     let p = producer(&dir.path().join("store")).await;
     let mut cfg = ingest_config(&socket);
-    cfg.engine.downtime_threshold = Duration::from_millis(1500);
+    cfg.engine.downtime_threshold = Duration::from_millis(3000);
     let ingest = Ingest::start(p.hub.clone(), cfg).await.unwrap();
     let c = Consumer::start(Behaviour::Ok).await;
     let lock = "/cluster/node/node1/sync/ptp-status/lock-state";
@@ -445,7 +445,7 @@ async fn a_daemon_gone_for_longer_than_the_downtime_threshold_is_freerun() {
     let mut daemon = UnixStream::connect(&socket).await.unwrap();
     write_lines(&mut daemon, &[up]).await;
     // Past the threshold counted from the first connection's end: still nothing.
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    tokio::time::sleep(Duration::from_millis(4000)).await;
     assert_eq!(
         c.count(),
         initial + 1,
@@ -455,9 +455,9 @@ async fn a_daemon_gone_for_longer_than_the_downtime_threshold_is_freerun() {
     // Gone for good: FREERUN after the threshold, counted from when it was gone.
     let gone = std::time::Instant::now();
     drop(daemon);
-    let events = c.wait_for(initial + 2, Duration::from_secs(5)).await;
+    let events = c.wait_for(initial + 2, Duration::from_secs(10)).await;
     assert!(
-        gone.elapsed() >= Duration::from_millis(1500),
+        gone.elapsed() >= Duration::from_millis(3000),
         "FREERUN {:?} after the daemon left, before the threshold",
         gone.elapsed()
     );
