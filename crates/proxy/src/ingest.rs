@@ -22,6 +22,9 @@ use tokio::task::JoinHandle;
 
 use crate::hub::{Hub, StateSource};
 
+/// The daemon's line announcing a new profile set (see [`read_lines`]).
+const RESTART: &str = "CMD RESTART";
+
 /// The longest line accepted; longer ones are skipped (and counted), never buffered whole.
 pub const MAX_LINE: usize = 64 * 1024;
 
@@ -401,7 +404,7 @@ fn read_lines(
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, stream);
     let mut lines = Lines::default();
     let mut batch: Vec<String> = Vec::new();
-    let restart_line = daemon.map(|_| "CMD RESTART");
+    let restart_line = daemon.map(|_| RESTART);
     loop {
         let buf = match reader.fill_buf() {
             Ok([]) => break,
@@ -418,7 +421,7 @@ fn read_lines(
         batch.clear();
         if restart && let Some(api) = daemon {
             runtime.block_on(api.ask_aliases(&feeder.engine));
-            feeder.feed(&["CMD RESTART".to_owned()]);
+            feeder.feed(&[RESTART.to_owned()]);
         }
     }
 }
@@ -714,7 +717,7 @@ mod tests {
         for piece in pieces {
             let mut rest: &[u8] = piece;
             loop {
-                let (used, stopped) = lines.take(rest, counters, &mut out, Some("CMD RESTART"));
+                let (used, stopped) = lines.take(rest, counters, &mut out, Some(RESTART));
                 rest = &rest[used..];
                 if stopped {
                     out.push("<stop>".into());
